@@ -1,0 +1,86 @@
+# gonb -- build/test entry points.  Everything runs through .venv/bin/..., no activation needed.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export JUPYTER_PLATFORM_DIRS := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: .venv export check-sync nbtest nbexec pytest test demo lab clean
+
+# ---- virtualenv -------------------------------------------------------------
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# (re)install whenever setup.py or settings.ini is newer than the stamp; also register the
+# venv's own python as Jupyter kernel "python3" (in .venv/share/jupyter/kernels, which a
+# venv's jupyter searches before ~/.local/share/jupyter)
+$(STAMP): $(BIN)/python setup.py settings.ini
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gonb .venv)"
+	touch $(STAMP)
+
+.venv: $(STAMP)
+
+# ---- nbdev ------------------------------------------------------------------
+export: .venv
+	$(BIN)/nbdev_export
+
+check-sync: .venv
+	BIN=$(BIN) bash tools/check_sync.sh
+
+# cells marked `#| slow` are skipped (tst_flags = slow); run them with: make nbtest NBTEST_FLAGS="--flags slow"
+NBTEST_FLAGS ?=
+nbtest: .venv
+	$(BIN)/nbdev_test --n_workers 2 --timing $(NBTEST_FLAGS)
+
+# run every nbs/*.ipynb (except _*.ipynb) top to bottom in a real kernel; notebooks are not modified
+nbexec: .venv
+	@out="$$(mktemp -d /tmp/gonb-nbexec-XXXXXX)"; \
+	shopt -s nullglob; nbs=(); \
+	for nb in nbs/*.ipynb; do [[ "$$(basename "$$nb")" == _* ]] || nbs+=("$$nb"); done; \
+	if [[ $${#nbs[@]} -eq 0 ]]; then echo "nbexec: ERROR: no notebooks found in nbs/" >&2; exit 1; fi; \
+	echo "nbexec: kernel python3 -> $$($(BIN)/jupyter kernelspec list --json | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["kernelspecs"]["python3"]["spec"]["argv"][0])')"; \
+	failed=(); \
+	for nb in "$${nbs[@]}"; do \
+	  echo "nbexec: $$nb"; \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --output-dir "$$out" \
+	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.kernel_name=python3 \
+	    --log-level=WARN "$$nb" || failed+=("$$nb"); \
+	done; \
+	if [[ $${#failed[@]} -ne 0 ]]; then \
+	  echo "nbexec: FAILED: $${failed[*]} (executed copies in $$out)" >&2; exit 1; fi; \
+	rm -rf "$$out"; echo "nbexec: OK ($${#nbs[@]} notebooks)"
+
+# ---- tests ------------------------------------------------------------------
+pytest: .venv
+	@rc=0; $(BIN)/python -m pytest -q tests/ || rc=$$?; \
+	if [[ $$rc -eq 5 ]]; then echo "pytest: ERROR: no tests were collected in tests/" >&2; fi; \
+	exit $$rc
+
+test: .venv
+	$(MAKE) --no-print-directory check-sync
+	$(MAKE) --no-print-directory nbtest
+	$(MAKE) --no-print-directory nbexec
+	$(MAKE) --no-print-directory pytest
+
+# ---- misc -------------------------------------------------------------------
+demo: .venv
+	$(BIN)/nbdev_export
+	$(BIN)/python examples/demo.py
+
+# jupyter refuses to start as root without --allow-root (CI/dev machines here run as root)
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+lab: .venv
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 $(LAB_ROOT) nbs/
+
+clean:
+	rm -rf $(VENV) build dist _docs _proc .pytest_cache .hypothesis *.egg-info
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print0 | xargs -0 -r rm -rf

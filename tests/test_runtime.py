@@ -1,0 +1,241 @@
+"""The runtime core: goroutines, park/ready, the scheduler loop, timers, deadlock and panics."""
+import random
+import threading
+
+import pytest
+
+import gonb
+from gonb import runtime
+from gonb.runtime import gopark, goready, getg, sched, waitReasonChanReceive
+
+
+class Chan:
+    "A one-slot unbuffered hand-off built only from gopark/goready, to test them."
+    def __init__(self):
+        self.value, self.receiver = None, None
+
+    def recv(self):
+        self.receiver = getg()
+        gopark(None, None, waitReasonChanReceive)
+        v, self.value = self.value, None
+        return v
+
+    def send(self, v):
+        gp, self.receiver = self.receiver, None
+        assert gp is not None, "send with no receiver"
+        self.value = v
+        goready(gp)
+
+
+def test_ten_thousand_sleepers_never_wake_early():
+    n = 10_000
+    early, done = [], []
+
+    def sleeper(d):
+        t0 = gonb.now()
+        gonb.sleep(d)
+        if gonb.now() - t0 < d: early.append(d)
+        done.append(d)
+
+    def main():
+        for _ in range(n): gonb.go(sleeper, random.uniform(0, 0.05))
+        while len(done) < n: gonb.sleep(0.01)
+
+    gonb.run(main)
+    assert len(done) == n
+    assert early == []
+
+
+def test_park_ready_ping_pong():
+    rounds = 1000
+    ping, pong = Chan(), Chan()
+    seen = []
+
+    def ponger():
+        for _ in range(rounds):
+            v = ping.recv()
+            pong.send(v + 1)
+
+    def main():
+        gonb.go(ponger)
+        gonb.gosched()                      # let the ponger park in recv
+        for i in range(rounds):
+            while ping.receiver is None: gonb.gosched()
+            ping.send(i)
+            seen.append(pong.recv())
+        return seen[-1]
+
+    assert gonb.run(main) == rounds
+    assert seen == list(range(1, rounds + 1))
+
+
+def test_gosched_fairness_two_spinners_both_progress():
+    counts = [0, 0]
+
+    def spinner(i):
+        while True:
+            counts[i] += 1
+            gonb.gosched()
+
+    def main():
+        gonb.go(spinner, 0)
+        gonb.go(spinner, 1)
+        gonb.sleep(0.05)                    # a timer must still fire while two goroutines spin
+        return list(counts)
+
+    c = gonb.run(main)
+    assert c[0] > 100 and c[1] > 100
+    assert abs(c[0] - c[1]) <= max(c) * 0.1   # round-robin through the global queue
+
+
+def test_runnext_runs_first_then_the_local_ring_then_the_global_queue():
+    order = []
+
+    def main():
+        gonb.gosched()                     # leave tick 0, where the global queue is looked at first
+        gonb.go(order.append, "a")
+        gonb.go(order.append, "b")        # takes runnext; "a" moves to the ring's tail
+        gonb.gosched()                     # main goes to the global queue, behind both
+        order.append("main")
+    gonb.run(main)
+    assert order == ["b", "a", "main"]
+
+
+def test_deadlock_detected():
+    with pytest.raises(gonb.Deadlock, match="all goroutines are asleep - deadlock!"):
+        gonb.run(lambda: Chan().recv())
+
+
+def test_deadlock_with_parked_goroutines_and_no_timers():
+    def main():
+        c = Chan()
+        gonb.go(lambda: Chan().recv())
+        c.recv()
+    with pytest.raises(gonb.Deadlock):
+        gonb.run(main)
+
+
+def test_panic_in_goroutine_ends_run_and_unwinds_the_rest():
+    unwound = []
+
+    def sleeper():
+        try:
+            gonb.sleep(10)
+        finally:
+            unwound.append("sleeper")
+
+    def bad():
+        raise ValueError("boom")
+
+    def main():
+        gonb.go(sleeper)
+        gonb.sleep(0.01)
+        gonb.go(bad)
+        gonb.sleep(10)
+
+    with pytest.raises(ValueError, match="boom") as ei:
+        gonb.run(main)
+    assert any("goroutine 3" in note for note in ei.value.__notes__)
+    assert unwound == ["sleeper"]
+
+
+def test_exception_in_main_is_raised():
+    def main():
+        raise KeyError("k")
+    with pytest.raises(KeyError):
+        gonb.run(main)
+
+
+def test_run_twice_and_state_released():
+    assert gonb.run(lambda: 1) == 1
+    assert gonb.run(lambda: gonb.sleep(0.001) or 2) == 2
+    assert sched.m0 is None and sched.allgs == {} and sched.poller is None
+
+
+def test_run_inside_run_refused_and_runtime_survives():
+    def main():
+        with pytest.raises(RuntimeError, match="already running"):
+            gonb.run(lambda: None)
+        gonb.sleep(0.001)
+        return "ok"
+    assert gonb.run(main) == "ok"
+
+
+def test_calls_outside_run_are_clear_errors():
+    with pytest.raises(RuntimeError, match="not running"):
+        gonb.go(print)
+    with pytest.raises(RuntimeError, match="not running"):
+        gonb.sleep(0.1)
+    with pytest.raises(TypeError):
+        gonb.run(42)
+
+
+def test_calls_from_another_thread_are_refused():
+    errors = []
+
+    def main():
+        def other():
+            try: gonb.sleep(0.01)
+            except RuntimeError as e: errors.append(str(e))
+        t = threading.Thread(target=other)
+        t.start()
+        while t.is_alive(): gonb.sleep(0.005)
+    gonb.run(main)
+    assert errors and "not on a goroutine" in errors[0]
+
+
+def test_sleep_bad_input():
+    def main():
+        with pytest.raises(TypeError):
+            gonb.sleep("1")
+        gonb.sleep(-1)            # Go: a non-positive duration returns at once
+        gonb.sleep(0)
+        return True
+    assert gonb.run(main)
+
+
+def test_timer_wakes_a_blocked_netpoll():
+    delays = []
+
+    def main():
+        real = sched.poller.netpoll
+        def spy(delay):
+            delays.append(delay)
+            return real(delay)
+        sched.poller.netpoll = spy
+        t0 = gonb.now()
+        gonb.sleep(0.05)
+        return gonb.now() - t0
+
+    took = gonb.run(main)
+    assert 0.05 <= took < 1.0
+    assert any(d > 0 for d in delays), "the scheduler never blocked in netpoll until the timer"
+
+
+def test_local_runq_overflow_spills_to_global_queue():
+    n = 2000
+    done = []
+
+    def main():
+        for i in range(n): gonb.go(done.append, i)   # no yield: the 256-slot ring overflows
+        assert sched.runqsize > 0
+        while len(done) < n: gonb.gosched()
+    gonb.run(main)
+    assert sorted(done) == list(range(n))
+
+
+def test_goroutine_dump_and_trace():
+    def main():
+        runtime.trace_start()
+        gonb.go(gonb.sleep, 0.05)
+        gonb.sleep(0.001)
+        dump = gonb.goroutines()
+        gonb.sleep(0.1)
+        return dump, runtime.trace_stop()
+
+    dump, tr = gonb.run(main)
+    assert (2, "waiting", "sleep", "sleep") in dump
+    assert (1, "running", "", "main") in [d[:3] + ("main",) for d in dump if d[0] == 1]
+    transitions = [(g, a, b) for _, g, a, b, _ in tr]
+    assert (2, "running", "waiting") in transitions and (2, "waiting", "runnable") in transitions
+    assert (2, "running", "dead") in transitions
