@@ -9,7 +9,7 @@ __all__ = ['ErrClosed', 'networks', 'defaultTCPKeepAlive', 'AddrError', 'Unknown
            'close_unregistered', 'Conn', 'TCPConn', 'UnixConn', 'keep_alive', 'Listener', 'TCPListener', 'UnixListener',
            'listen', 'dial']
 
-# %% ../nbs/00_listen.ipynb #79779acd
+# %% ../nbs/00_listen.ipynb #5d02a57e
 import errno as _errno, ipaddress, os, socket, stat
 from . import runtime
 from .fd import FD
@@ -18,7 +18,7 @@ from .io import (EOF, ErrNetClosing, ErrDeadlineExceeded, NewSyscallError, Sysca
 
 ErrClosed = ErrNetClosing   # net.ErrClosed is poll.ErrNetClosing
 
-# %% ../nbs/00_listen.ipynb #d52eb3d8
+# %% ../nbs/00_listen.ipynb #7cc12d1d
 class AddrError(ValueError):
     "net.AddrError: an address that cannot be used (`address 99999: invalid port`)."
     def __init__(self, err, addr):
@@ -60,7 +60,7 @@ def op_error(op, net, source, addr, err):
     "An OpError that is also an instance of `err`'s class (errors.Is, the Python way)."
     return with_kind(OpError, type(err))(op, net, source, addr, err)
 
-# %% ../nbs/00_listen.ipynb #c2d27059
+# %% ../nbs/00_listen.ipynb #f3ccd320
 def SplitHostPort(hostport):
     "Split `host:port`, `[host]:port` or `:port` (net.SplitHostPort); AddrError with Go's words."
     def bad(why): return AddrError(why, hostport)
@@ -97,7 +97,7 @@ def LookupPort(network, service):
     try: return socket.getservbyname(service, network.rstrip("46"))
     except OSError: raise DNSError("unknown port", f"{network}/{service}") from None
 
-# %% ../nbs/00_listen.ipynb #5a2d82fe
+# %% ../nbs/00_listen.ipynb #37b5a98c
 class TCPAddr:
     "net.TCPAddr: an IP, a port and an IPv6 zone; prints as Go prints it."
     __slots__ = ("IP", "Port", "Zone")
@@ -161,7 +161,7 @@ class UnixAddr:
         if isinstance(sa, bytes): sa = sa.decode(errors="surrogateescape")
         return cls("@" + sa[1:] if sa.startswith("\0") else sa, net)
 
-# %% ../nbs/00_listen.ipynb #b7c8ab00
+# %% ../nbs/00_listen.ipynb #8f3d048e
 networks = {"tcp": "tcp", "tcp4": "tcp", "tcp6": "tcp", "unix": "unix"}
 
 
@@ -194,7 +194,7 @@ def resolveAddrList(op, network, address):
     if not addrs: raise AddrError("no suitable address found", host)
     return addrs
 
-# %% ../nbs/00_listen.ipynb #b70de94d
+# %% ../nbs/00_listen.ipynb #c0f96d14
 def favoriteAddrFamily(network, laddr, raddr, mode):
     "(family, ipv6only) for a socket (net/ipsock_posix.go favoriteAddrFamily)."
     if network == "unix": return socket.AF_UNIX, False
@@ -218,7 +218,7 @@ def set_default_sockopts(s, family, ipv6only):
         try: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6only))
         except OSError as e: raise NewSyscallError("setsockopt", e.errno) from None
 
-# %% ../nbs/00_listen.ipynb #f6188dbf
+# %% ../nbs/00_listen.ipynb #a8ad626c
 def listenerBacklog(path="/proc/sys/net/core/somaxconn"):
     "The listen(2) backlog Go uses: the kernel's somaxconn, else SOMAXCONN (net/sock_linux.go)."
     try:
@@ -323,7 +323,7 @@ def close_unregistered(fd, s):
     else:
         s.close()
 
-# %% ../nbs/00_listen.ipynb #a5c6d2be
+# %% ../nbs/00_listen.ipynb #5e04eeda
 defaultTCPKeepAlive = 15   # seconds (net/dial.go)
 
 
@@ -478,7 +478,7 @@ class UnixListener(Listener):
                 if stat.S_ISSOCK(os.lstat(name).st_mode): os.unlink(name)
             except OSError: pass
 
-# %% ../nbs/00_listen.ipynb #7e9d21ce
+# %% ../nbs/00_listen.ipynb #ed2331a2
 def listen(network, address):
     "Announce on a local address (net.Listen): networks tcp, tcp4, tcp6, unix."
     runtime.getg()
@@ -504,7 +504,7 @@ def dial(network, address, timeout=None):
         raddrs = resolveAddrList("dial", network, address)
     except (ValueError, OSError) as e:
         raise op_error("dial", network, None, None, e) from None
-    deadline = None if timeout is None else runtime.now() + timeout
+    deadline = runtime.now() + timeout if timeout else None   # 0, like None, means no timeout (Go)
     first = None
     for ra in raddrs:
         family, ipv6only = favoriteAddrFamily(network, None, ra, "dial")

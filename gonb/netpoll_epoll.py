@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['netpollEventBuffer', 'netpoll_waitms', 'event_mode', 'EpollPoller', 'PollPoller']
 
-# %% ../nbs/05_netpoll_epoll.ipynb #b727ff3b
+# %% ../nbs/05_netpoll_epoll.ipynb #1edebff0
 import errno as _errno, os, select
 from .runtime import throw
 from .netpoll import netpollready
 
-# %% ../nbs/05_netpoll_epoll.ipynb #de0f1ef2
+# %% ../nbs/05_netpoll_epoll.ipynb #fa3e9f67
 def netpoll_waitms(delay):
     "Go's conversion of a netpoll delay in ns to an epoll_wait timeout in ms (-1 blocks)."
     if delay < 0: return -1
@@ -19,7 +19,7 @@ def netpoll_waitms(delay):
     if delay < 1_000_000_000_000_000: return delay // 1_000_000
     return 1_000_000_000   # an arbitrary cap on how long to wait for a timer: ~11.5 days
 
-# %% ../nbs/05_netpoll_epoll.ipynb #28b0ce7b
+# %% ../nbs/05_netpoll_epoll.ipynb #8251ca33
 _EPOLL_R = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EPOLL_W = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 netpollEventBuffer = 128   # events per epoll_wait, as Go's `var events [128]syscall.EpollEvent`
@@ -101,7 +101,7 @@ class EpollPoller:
         os.close(self.wakefd)
         self.tags.clear()
 
-# %% ../nbs/05_netpoll_epoll.ipynb #c558a6a0
+# %% ../nbs/05_netpoll_epoll.ipynb #3565666c
 _POLL_R = select.POLLIN | select.POLLHUP | select.POLLERR
 _POLL_W = select.POLLOUT | select.POLLHUP | select.POLLERR
 

@@ -7,17 +7,17 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'waitReasonSemacquire', 'gomaxprocs', 'sched', 'G', 'P', 'M', 'schedt', 'nanotime', 'RuntimeThrow', 'throw',
            'casgstatus', 'runqput', 'runqputslow', 'runqget', 'runqempty', 'globrunqput', 'globrunqget', 'injectglist',
            'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m', 'goready', 'gosched', 'gosched_m',
-           'goexit0', 'timer', 'resettimer', 'stoptimer', 'nextTimerWhen', 'checkTimers', 'goroutineReady',
-           'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead',
-           'netpollAdjustWaiters', 'wakeNetPoller', 'findRunnable', 'schedule', 'run', 'raise_panic',
+           'goexit0', 'timer', 'resettimer', 'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers',
+           'goroutineReady', 'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock',
+           'checkdead', 'netpollAdjustWaiters', 'wakeNetPoller', 'findRunnable', 'schedule', 'run', 'raise_panic',
            'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #8484b0f5
+# %% ../nbs/06_proc.ipynb #e66d1231
 import functools, heapq, threading, time, traceback
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #89326019
+# %% ../nbs/06_proc.ipynb #846c9954
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -35,7 +35,7 @@ waitReasonIOWait     = "IO wait"
 waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
 
-# %% ../nbs/06_proc.ipynb #2c6bebf3
+# %% ../nbs/06_proc.ipynb #db9159f4
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
@@ -56,7 +56,7 @@ class G:
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #7e3ef971
+# %% ../nbs/06_proc.ipynb #8d1b9d1f
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
@@ -89,7 +89,7 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #36c78ad3
+# %% ../nbs/06_proc.ipynb #4f6026a6
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
@@ -122,7 +122,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #f7fdb2f6
+# %% ../nbs/06_proc.ipynb #82f98b65
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -140,7 +140,7 @@ def casgstatus(gp, oldval, newval):
         sched.trace.append((nanotime(), gp.goid, gStatusStrings[oldval], gStatusStrings[newval],
                             gp.waitreason if newval == _Gwaiting else ""))
 
-# %% ../nbs/06_proc.ipynb #d02a3498
+# %% ../nbs/06_proc.ipynb #3e7167b1
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -211,7 +211,7 @@ def injectglist(glist):
         casgstatus(gp, _Gwaiting, _Grunnable)
         runqput(pp, gp, False)
 
-# %% ../nbs/06_proc.ipynb #db4962da
+# %% ../nbs/06_proc.ipynb #fc38f082
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -253,7 +253,7 @@ def go(fn, *args, **kwargs):
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #1ad89657
+# %% ../nbs/06_proc.ipynb #ca93a82f
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -313,7 +313,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #08859795
+# %% ../nbs/06_proc.ipynb #b70b1fa2
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -333,6 +333,8 @@ def resettimer(t, when):
     sched.timerseq += 1
     t.when, t.hkey = when, sched.timerseq
     heapq.heappush(pp.timers, (when, t.hkey, t))
+    if len(pp.timers) > 64 and len(pp.timers) - pp.ntimers > len(pp.timers) // 4:
+        clearDeletedTimers(pp)   # Go's threshold: more than a quarter of the heap is dead
     wakeNetPoller(when)
 
 
@@ -349,6 +351,13 @@ def nextTimerWhen(pp):
     h = pp.timers
     while h and h[0][2].hkey != h[0][1]: heapq.heappop(h)
     return h[0][0] if h else 0
+
+
+def clearDeletedTimers(pp):
+    "Drop the heap entries of stopped and reset timers, in place (proc.go clearDeletedTimers)."
+    h = pp.timers
+    h[:] = [e for e in h if e[2].hkey == e[1]]
+    heapq.heapify(h)
 
 
 def checkTimers(pp, now):
@@ -389,7 +398,7 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #ae57db2a
+# %% ../nbs/06_proc.ipynb #4d840a14
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
@@ -411,7 +420,7 @@ def semrelease(s):
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #89c10776
+# %% ../nbs/06_proc.ipynb #481dcf6b
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -486,7 +495,7 @@ def schedule(mp):
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #2d36d513
+# %% ../nbs/06_proc.ipynb #41b8b6e2
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -533,7 +542,7 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #75293eb2
+# %% ../nbs/06_proc.ipynb #780d4a4e
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",

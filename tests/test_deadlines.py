@@ -59,11 +59,33 @@ def watchdog(seconds, what):
     gonb.go(dog)
 
 
+_tracked = []
+
+
+def track(*objs):
+    "Have `gomain` close these when main ends, even on a failed assertion (no fd-leak noise)."
+    _tracked.extend(objs)
+    return objs[0] if len(objs) == 1 else objs
+
+
+def gomain(main):
+    "Wrap a test's main: close whatever it tracked when it returns or fails."
+    def wrapped():
+        _tracked.clear()
+        try:
+            return main()
+        finally:
+            objs = _tracked[::-1]
+            _tracked.clear()
+            close_all(*objs)
+    return wrapped
+
+
 def tcp_pair():
-    "A listener, a dialed conn and its accepted peer."
-    ln = net.listen("tcp", "127.0.0.1:0")
-    c = net.dial("tcp", str(ln.addr()))
-    s = ln.accept()
+    "A listener, a dialed conn and its accepted peer (all tracked)."
+    ln = track(net.listen("tcp", "127.0.0.1:0"))
+    c = track(net.dial("tcp", str(ln.addr())))
+    s = track(ln.accept())
     return ln, c, s
 
 
@@ -149,7 +171,7 @@ def test_read_timeout(gorun, fd_baseline, timeout, xerrs):
         assert got + read_exactly(c, len(msg) - len(got)) == msg
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 @pytest.mark.parametrize("timeout,xerrs", [(-5.0, [True, True]), (0.01, [False, True])],
@@ -181,7 +203,7 @@ def test_write_timeout(gorun, fd_baseline, timeout, xerrs):
         assert read_exactly(s, 18 * nwrites + 1) == b"WRITE TIMEOUT TEST" * nwrites + b"!"
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 @pytest.mark.parametrize("timeout", [-5.0, 0.01], ids=["past", "10ms"])
@@ -189,8 +211,8 @@ def test_accept_timeout(gorun, fd_baseline, timeout):
     "Accept deadlines in the past fail even with a connection waiting in the backlog."
     def main():
         watchdog(10, "accept timeout")
-        ln = net.listen("tcp", "127.0.0.1:0")
-        pending = net.dial("tcp", str(ln.addr())) if timeout < 0 else None
+        ln = track(net.listen("tcp", "127.0.0.1:0"))
+        pending = track(net.dial("tcp", str(ln.addr()))) if timeout < 0 else None
         deadline = gonb.now() + timeout
         ln.set_deadline(deadline)
         for j in range(2):
@@ -204,12 +226,12 @@ def test_accept_timeout(gorun, fd_baseline, timeout):
                 pytest.fail(f"#{j}: accept succeeded, want i/o timeout")
         ln.set_deadline(None)
         if pending is not None:               # the connection was waiting all along
-            s = ln.accept()
+            s = track(ln.accept())
             assert s.remote_addr() == pending.local_addr()
             close_all(s, pending)
         ln.close()
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +283,7 @@ def test_timeout_must_not_return(gorun, fd_baseline, op, how):
             assert_closed(f.exc, op, c)
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +317,7 @@ def test_deadline_set_while_parked_unblocks(gorun, fd_baseline, op, when):
         assert f.t - max(deadline, t_set) < 5
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +330,7 @@ VARIOUS = [1e-9, 2e-9, 5e-9, 50e-9, 100e-9, 200e-9, 500e-9, 750e-9, 1e-6, 5e-6, 
 def test_various_deadlines(gorun, fd_baseline):
     "Every deadline from 1 ns to 1 s ends a never-ending read in a timeout, never before it."
     def main():
-        ln = net.listen("tcp", "127.0.0.1:0")
+        ln = track(net.listen("tcp", "127.0.0.1:0"))
         served = []
 
         def serve(sc):
@@ -333,7 +355,7 @@ def test_various_deadlines(gorun, fd_baseline):
         for timeout in VARIOUS:
             for run in range(3 if timeout < 1e-3 else 1):
                 name = f"{timeout:g}s run {run}"
-                c = net.dial("tcp", str(ln.addr()))
+                c = track(net.dial("tcp", str(ln.addr())))
                 t0 = gonb.now()
                 deadline = t0 + timeout
                 c.set_deadline(deadline)
@@ -356,7 +378,7 @@ def test_various_deadlines(gorun, fd_baseline):
             f.wait()
             assert f.exc is None, f.exc
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 def test_timeout_never_early(gorun, fd_baseline):
@@ -378,7 +400,7 @@ def test_timeout_never_early(gorun, fd_baseline):
                 pytest.fail("read returned data nobody sent")
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 @pytest.mark.parametrize("op", ["read", "write"])
@@ -417,7 +439,7 @@ def test_timeout_fluctuation(gorun, fd_baseline, op):
                 got += k
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,8 +474,10 @@ def test_read_write_prolonged_timeout(gorun, fd_baseline):
                 except net.OpError as e:
                     assert not e.timeout(), e
                     return e
-                gonb.gosched()   # gonb does not preempt: without this, 1-byte writes to loopback
-                                 # rarely block and the writer would starve everyone else
+                # gonb cannot preempt, and 1-byte loopback writes almost never block: yield.
+                # Long enough that the scheduler runs dry and polls the network: a shorter yield
+                # starves the parked goroutines (see test_yield_loop_does_not_starve_netpoll).
+                gonb.sleep(2e-4)
 
         r, w = spawn(server_reader), spawn(server_writer)
         b = bytearray(1)
@@ -471,7 +495,45 @@ def test_read_write_prolonged_timeout(gorun, fd_baseline):
         assert w.value.op == "write"
         close_all(s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
+
+
+@pytest.mark.parametrize("yield_", ["gosched", "sleep_1us"])
+def test_yield_loop_does_not_starve_netpoll(gorun, fd_baseline, yield_):
+    """A goroutine that yields (gosched, or a 1 µs sleep) in a loop must not keep a reader whose
+    data has arrived parked forever: Go's sysmon polls the network when the last poll is > 10 ms
+    old, and injects what it finds."""
+    def main():
+        watchdog(2, "yield loop vs parked reader")
+        ln, c, s = tcp_pair()
+        f = spawn(lambda: read_exactly(c, 4))
+        gonb.sleep(0.01)                         # the reader is parked in netpoll
+        s.write(b"data")
+        t0 = gonb.now()
+        while not f.done and gonb.now() - t0 < 1:
+            gonb.gosched() if yield_ == "gosched" else gonb.sleep(1e-6)
+        assert f.done, f"reader with data ready still parked after 1 s of {yield_} loop"
+        assert f.value == b"data", f.exc
+        close_all(c, s, ln)
+
+    gorun(gomain(main))
+
+
+def test_extended_deadlines_keep_timer_heap_bounded(gorun):
+    """Pushing a deadline forward 20,000 times (a server's per-request deadline) must not leave
+    20,000 dead entries in the timer heap: Go modifies the one timer in place (modtimer)."""
+    def main():
+        ln, c, s = tcp_pair()
+        timers = gonb.runtime.sched.p0.timers
+        before = len(timers)
+        for i in range(20000):
+            c.set_read_deadline(gonb.now() + 3600 + i * 1e-3)
+            c.set_write_deadline(gonb.now() + 1800 + i * 1e-3)
+        grown = len(timers) - before
+        close_all(c, s, ln)
+        assert grown <= 100, f"timer heap grew by {grown} entries for 2 live timers"
+
+    gorun(gomain(main))
 
 
 def test_read_write_deadline_race(gorun, fd_baseline):
@@ -522,18 +584,18 @@ def test_read_write_deadline_race(gorun, fd_baseline):
         assert set(got[:-3]) <= {ord("x")}
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 def test_concurrent_set_deadline(gorun, fd_baseline):
     "8 goroutines move the deadlines of 10 conns steadily earlier (Go issue 35367)."
     def main():
         watchdog(30, "concurrent set deadline")
-        ln = net.listen("tcp", "127.0.0.1:0")
+        ln = track(net.listen("tcp", "127.0.0.1:0"))
         conns, peers = [], []
         for _ in range(10):
-            conns.append(net.dial("tcp", str(ln.addr())))
-            peers.append(ln.accept())
+            conns.append(track(net.dial("tcp", str(ln.addr()))))
+            peers.append(track(ln.accept()))
         now = gonb.now()
 
         def setter(i):
@@ -552,7 +614,7 @@ def test_concurrent_set_deadline(gorun, fd_baseline):
             assert read_exactly(c, 2) == b"ok"
         close_all(*conns, *peers, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,7 +636,7 @@ def test_none_clears_pending_deadline(gorun, fd_baseline):
         assert f.exc is None and f.value == b"abc", f.exc
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 def test_none_clears_expired_deadline(gorun, fd_baseline):
@@ -598,7 +660,7 @@ def test_none_clears_expired_deadline(gorun, fd_baseline):
         assert c.write(b"w") == 1 and read_exactly(s, 1) == b"w"
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 def test_set_deadline_then_clear_one_side(gorun, fd_baseline):
@@ -633,7 +695,7 @@ def test_set_deadline_then_clear_one_side(gorun, fd_baseline):
         assert f.exc is None and f.value == b"3", f.exc
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 BAD_DEADLINES = ["soon", b"1", True, [], object(), datetime.datetime.now(), 1j]
@@ -666,17 +728,17 @@ def test_wrong_deadline_types(gorun, fd_baseline):
         assert_timeout(ei.value, "read", c)
         assert gonb.now() >= deadline
         # and the listener still accepts
-        c2 = net.dial("tcp", str(ln.addr()))
-        s2 = ln.accept()
+        c2 = track(net.dial("tcp", str(ln.addr())))
+        s2 = track(ln.accept())
         close_all(c, s, c2, s2, ln)
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 def test_dial_timeout_in_the_past(gorun, fd_baseline):
     "Go's dialTimeoutTests {-5s}: a dial whose timeout has already passed fails with i/o timeout."
     def main():
-        ln = net.listen("tcp", "127.0.0.1:0")
+        ln = track(net.listen("tcp", "127.0.0.1:0"))
         with pytest.raises(net.OpError) as ei:
             net.dial("tcp", str(ln.addr()), timeout=-5)
         e = ei.value
@@ -684,7 +746,7 @@ def test_dial_timeout_in_the_past(gorun, fd_baseline):
         assert str(e) == f"dial tcp {ln.addr()}: i/o timeout"
         ln.close()
 
-    gorun(main)
+    gorun(gomain(main))
 
 
 @pytest.mark.parametrize("timeout", [1e12, 0], ids=["huge", "zero"])
@@ -692,11 +754,11 @@ def test_dial_timeout_no_limit(gorun, fd_baseline, timeout):
     """Go's TestDialTimeoutMaxDuration: a huge timeout dials fine. And net.DialTimeout(.., 0), like
     Dialer{Timeout: 0}, means no timeout at all (Dialer.deadline ignores a zero Timeout)."""
     def main():
-        ln = net.listen("tcp", "127.0.0.1:0")
-        c = net.dial("tcp", str(ln.addr()), timeout=timeout)
-        s = ln.accept()
+        ln = track(net.listen("tcp", "127.0.0.1:0"))
+        c = track(net.dial("tcp", str(ln.addr()), timeout=timeout))
+        s = track(ln.accept())
         c.write(b"ping")
         assert read_exactly(s, 4) == b"ping"
         close_all(c, s, ln)
 
-    gorun(main)
+    gorun(gomain(main))

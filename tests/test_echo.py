@@ -6,7 +6,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -130,58 +129,14 @@ def test_echo_1000_concurrent_clients(gorun, fd_baseline, nofile):
 # ---------------------------------------------------------------------------------------------
 # epoll_ctl count: each fd is registered once (ADD) and removed once (DEL), never modified per read
 
-ECHO_PROGRAM = textwrap.dedent("""
-    import sys, gonb
-    from gonb import net
-    from gonb.runtime import Sema, semacquire, semrelease
-    N, M = int(sys.argv[1]), int(sys.argv[2])
+ECHO_PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "examples", "echo_rounds.py")
 
-    def main():
-        l = net.listen("tcp", "127.0.0.1:0")
-        done = Sema()
-        def handle(c):
-            buf = bytearray(256)
-            try:
-                while True:
-                    n = c.read(buf)
-                    c.write(buf[:n])
-            except gonb.EOF:
-                pass
-            finally:
-                c.close()
-                semrelease(done)
-        def accept_loop():
-            for _ in range(N):
-                gonb.go(handle, l.accept())
-        gonb.go(accept_loop)
-        def client(i):
-            c = net.dial("tcp", str(l.addr()))
-            buf = bytearray(64)
-            for k in range(M):
-                msg = b"%d:%d" % (i, k)
-                c.write(msg)
-                got = 0
-                while got < len(msg):
-                    got += c.read(memoryview(buf)[got:len(msg)])
-                assert bytes(buf[:len(msg)]) == msg
-                gonb.sleep(0.0005 if k % 10 == 0 else 0)   # let reads really park sometimes
-            c.close()
-            semrelease(done)
-        for i in range(N):
-            gonb.go(client, i)
-        for _ in range(2 * N):
-            semacquire(done)
-        l.close()
-        print("OK", N, M)
-
-    gonb.run(main)
-""")
 
 
 def epoll_ctl_calls(tmp_path, n, m):
     "Run the echo program under strace -f -c; return (epoll_ctl calls, program output)."
-    prog = tmp_path / "echo_prog.py"
-    prog.write_text(ECHO_PROGRAM)
+    prog = ECHO_PROGRAM
     out = tmp_path / f"strace-{n}-{m}.txt"
     env = dict(os.environ, GONB_NETPOLL="epoll")
     p = subprocess.run(["strace", "-f", "-c", "-e", "trace=epoll_ctl", "-o", str(out),
