@@ -6,7 +6,8 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #07544f2a
+# %% ../nbs/index.ipynb #63f51a0a
 from .runtime import run, go, gosched, sleep, now, Deadlock, goroutines
+from .sysmon import syscall
 from .io import EOF, ErrDeadlineExceeded
 from . import io, net, runtime

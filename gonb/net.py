@@ -9,16 +9,17 @@ __all__ = ['ErrClosed', 'networks', 'defaultTCPKeepAlive', 'AddrError', 'Unknown
            'close_unregistered', 'Conn', 'TCPConn', 'UnixConn', 'keep_alive', 'Listener', 'TCPListener', 'UnixListener',
            'listen', 'dial']
 
-# %% ../nbs/00_listen.ipynb #5d02a57e
+# %% ../nbs/00_listen.ipynb #4ed43025
 import errno as _errno, ipaddress, os, socket, stat
 from . import runtime
 from .fd import FD
+from .sysmon import syscall
 from .io import (EOF, ErrNetClosing, ErrDeadlineExceeded, NewSyscallError, SyscallError,
                      with_kind)
 
 ErrClosed = ErrNetClosing   # net.ErrClosed is poll.ErrNetClosing
 
-# %% ../nbs/00_listen.ipynb #7cc12d1d
+# %% ../nbs/00_listen.ipynb #bc2be31f
 class AddrError(ValueError):
     "net.AddrError: an address that cannot be used (`address 99999: invalid port`)."
     def __init__(self, err, addr):
@@ -60,7 +61,7 @@ def op_error(op, net, source, addr, err):
     "An OpError that is also an instance of `err`'s class (errors.Is, the Python way)."
     return with_kind(OpError, type(err))(op, net, source, addr, err)
 
-# %% ../nbs/00_listen.ipynb #f3ccd320
+# %% ../nbs/00_listen.ipynb #76596577
 def SplitHostPort(hostport):
     "Split `host:port`, `[host]:port` or `:port` (net.SplitHostPort); AddrError with Go's words."
     def bad(why): return AddrError(why, hostport)
@@ -97,7 +98,7 @@ def LookupPort(network, service):
     try: return socket.getservbyname(service, network.rstrip("46"))
     except OSError: raise DNSError("unknown port", f"{network}/{service}") from None
 
-# %% ../nbs/00_listen.ipynb #37b5a98c
+# %% ../nbs/00_listen.ipynb #920aa2d3
 class TCPAddr:
     "net.TCPAddr: an IP, a port and an IPv6 zone; prints as Go prints it."
     __slots__ = ("IP", "Port", "Zone")
@@ -161,7 +162,7 @@ class UnixAddr:
         if isinstance(sa, bytes): sa = sa.decode(errors="surrogateescape")
         return cls("@" + sa[1:] if sa.startswith("\0") else sa, net)
 
-# %% ../nbs/00_listen.ipynb #8f3d048e
+# %% ../nbs/00_listen.ipynb #be43dc8e
 networks = {"tcp": "tcp", "tcp4": "tcp", "tcp6": "tcp", "unix": "unix"}
 
 
@@ -185,7 +186,7 @@ def resolveAddrList(op, network, address):
     host, _, zone = host.partition("%")
     try: ips = [ipaddress.ip_address(host)]
     except ValueError:
-        try: infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        try: infos = syscall(socket.getaddrinfo, host, None, 0, socket.SOCK_STREAM)   # may block
         except socket.gaierror: raise DNSError("no such host", host) from None
         ips = list(dict.fromkeys(ipaddress.ip_address(i[4][0].partition("%")[0]) for i in infos))
     ips.sort(key=lambda ip: ip.version)
@@ -194,7 +195,7 @@ def resolveAddrList(op, network, address):
     if not addrs: raise AddrError("no suitable address found", host)
     return addrs
 
-# %% ../nbs/00_listen.ipynb #c0f96d14
+# %% ../nbs/00_listen.ipynb #e91c636c
 def favoriteAddrFamily(network, laddr, raddr, mode):
     "(family, ipv6only) for a socket (net/ipsock_posix.go favoriteAddrFamily)."
     if network == "unix": return socket.AF_UNIX, False
@@ -218,7 +219,7 @@ def set_default_sockopts(s, family, ipv6only):
         try: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6only))
         except OSError as e: raise NewSyscallError("setsockopt", e.errno) from None
 
-# %% ../nbs/00_listen.ipynb #a8ad626c
+# %% ../nbs/00_listen.ipynb #082bdcd7
 def listenerBacklog(path="/proc/sys/net/core/somaxconn"):
     "The listen(2) backlog Go uses: the kernel's somaxconn, else SOMAXCONN (net/sock_linux.go)."
     try:
@@ -323,7 +324,7 @@ def close_unregistered(fd, s):
     else:
         s.close()
 
-# %% ../nbs/00_listen.ipynb #5e04eeda
+# %% ../nbs/00_listen.ipynb #f8d71800
 defaultTCPKeepAlive = 15   # seconds (net/dial.go)
 
 
@@ -336,12 +337,14 @@ class Conn:
 
     def read(self, b):
         "Read into the writable buffer `b` (bytearray, memoryview); returns the count > 0."
+        runtime.checkpreempt()
         try: return self.fd.pfd.read(b)
         except EOF: raise
         except (OSError, EOFError) as e: raise self._error("read", e) from None
 
     def write(self, b):
         "Write all of the bytes-like `b`; returns len(b)."
+        runtime.checkpreempt()
         try: return self.fd.pfd.write(b)
         except (OSError, EOFError) as e:
             err = self._error("write", e)
@@ -432,6 +435,7 @@ class Listener:
 
     def accept(self):
         "Wait for and return the next connection (TCPListener.Accept)."
+        runtime.checkpreempt()
         try: nfd = self.fd.accept()
         except OSError as e: raise self._error("accept", e) from None
         return self.new_conn(nfd)
@@ -478,7 +482,7 @@ class UnixListener(Listener):
                 if stat.S_ISSOCK(os.lstat(name).st_mode): os.unlink(name)
             except OSError: pass
 
-# %% ../nbs/00_listen.ipynb #ed2331a2
+# %% ../nbs/00_listen.ipynb #494b5f2e
 def listen(network, address):
     "Announce on a local address (net.Listen): networks tcp, tcp4, tcp6, unix."
     runtime.getg()

@@ -7,13 +7,13 @@ __all__ = ['netpollcheckerr', 'netpollblockcommit', 'netpollblock', 'netpollunbl
            'poll_runtime_pollReset', 'poll_runtime_pollUnblock', 'poll_runtime_pollSetDeadline', 'arm_deadline',
            'netpolldeadlineimpl', 'netpollDeadline', 'netpollReadDeadline', 'netpollWriteDeadline']
 
-# %% ../nbs/02_netpollblock.ipynb #9a537350
+# %% ../nbs/02_netpollblock.ipynb #b49ca310
 from . import runtime
 from .runtime import sched, throw, gopark, goready, waitReasonIOWait, netpollAdjustWaiters
 from .pollcache import (pdNil, pdReady, pdWait, pollNoError, pollErrClosing, pollErrTimeout,
                             pollErrNotPollable)
 
-# %% ../nbs/02_netpollblock.ipynb #92d105a8
+# %% ../nbs/02_netpollblock.ipynb #c1b80d45
 def netpollcheckerr(pd, mode):
     "The error a wait on `pd` in `mode` ('r' or 'w') must return now, or pollNoError."
     if pd.closing: return pollErrClosing
@@ -21,40 +21,44 @@ def netpollcheckerr(pd, mode):
     if mode == "r" and pd.everr: return pollErrNotPollable
     return pollNoError
 
-# %% ../nbs/02_netpollblock.ipynb #9e7e3ba4
+# %% ../nbs/02_netpollblock.ipynb #17add3e8
 def netpollblockcommit(gp, gpp):
     "gopark's unlockf: publish the parked G in rg/wg unless readiness already arrived (CAS pdWait → G)."
     pd, field = gpp
-    if getattr(pd, field) != pdWait: return False
-    setattr(pd, field, gp)
-    netpollAdjustWaiters(1)
+    with sched.netpollLock:
+        if getattr(pd, field) != pdWait: return False
+        setattr(pd, field, gp)
+        sched.netpollWaiters += 1
     return True
 
 
 def netpollblock(pd, mode, waitio):
     "Wait for I/O readiness on `pd`: True if ready, False on timeout or close (netpoll.go netpollblock)."
     field = "rg" if mode == "r" else "wg"
-    old = getattr(pd, field)
-    if old == pdReady:
-        setattr(pd, field, pdNil)
-        return True
-    if old != pdNil: throw("runtime: double wait")
-    setattr(pd, field, pdWait)
+    with sched.netpollLock:
+        old = getattr(pd, field)
+        if old == pdReady:
+            setattr(pd, field, pdNil)
+            return True
+        if old != pdNil: throw("runtime: double wait")
+        setattr(pd, field, pdWait)
     if waitio or netpollcheckerr(pd, mode) == pollNoError:
         gopark(netpollblockcommit, (pd, field), waitReasonIOWait)
-    old = getattr(pd, field)        # swap, not store: keep a concurrent pdReady
-    setattr(pd, field, pdNil)
+    with sched.netpollLock:         # swap, not store: keep a concurrent pdReady
+        old = getattr(pd, field)
+        setattr(pd, field, pdNil)
     if type(old) is not int: throw("runtime: corrupted polldesc")
     return old == pdReady
 
-# %% ../nbs/02_netpollblock.ipynb #fc073030
+# %% ../nbs/02_netpollblock.ipynb #18642ade
 def netpollunblock(pd, mode, ioready):
     "Clear or signal rg/wg; returns (goroutine to ready or None, waiter delta) (netpoll.go)."
     field = "rg" if mode == "r" else "wg"
-    old = getattr(pd, field)
-    if old == pdReady: return None, 0
-    if old == pdNil and not ioready: return None, 0   # only ioready may leave a pdReady behind
-    setattr(pd, field, pdReady if ioready else pdNil)
+    with sched.netpollLock:
+        old = getattr(pd, field)
+        if old == pdReady: return None, 0
+        if old == pdNil and not ioready: return None, 0   # only ioready may leave a pdReady behind
+        setattr(pd, field, pdReady if ioready else pdNil)
     if old == pdWait or old == pdNil: return None, 0  # pdWait: its owner re-checks and sees the change
     return old, -1
 
@@ -72,7 +76,7 @@ def netpollready(toRun, pd, mode):
         if wg is not None: toRun.append(wg)
     return delta
 
-# %% ../nbs/02_netpollblock.ipynb #bb7a460e
+# %% ../nbs/02_netpollblock.ipynb #3ad71415
 def poll_runtime_pollWait(pd, mode):
     "Block until `pd` is ready for `mode`; returns a poll error code (netpoll.go poll_runtime_pollWait)."
     errcode = netpollcheckerr(pd, mode)
@@ -91,7 +95,7 @@ def poll_runtime_pollReset(pd, mode):
     setattr(pd, "rg" if mode == "r" else "wg", pdNil)
     return pollNoError
 
-# %% ../nbs/02_netpollblock.ipynb #5c478b34
+# %% ../nbs/02_netpollblock.ipynb #471a52c2
 def poll_runtime_pollUnblock(pd):
     "Mark `pd` closing and wake its waiters (netpoll.go poll_runtime_pollUnblock)."
     if pd.closing: throw("runtime: unblock on closing polldesc")
@@ -110,7 +114,7 @@ def poll_runtime_pollUnblock(pd):
     if wg is not None: goready(wg)
     netpollAdjustWaiters(d1 + d2)
 
-# %% ../nbs/02_netpollblock.ipynb #7933bf92
+# %% ../nbs/02_netpollblock.ipynb #b5b34658
 def poll_runtime_pollSetDeadline(pd, d, mode):
     "Set the read ('r'), write ('w') or both ('rw') deadline `d` ns from now (netpoll.go)."
     if pd.closing: return

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['netpollEventBuffer', 'netpoll_waitms', 'event_mode', 'EpollPoller', 'PollPoller']
 
-# %% ../nbs/05_netpoll_epoll.ipynb #1edebff0
-import errno as _errno, os, select
+# %% ../nbs/05_netpoll_epoll.ipynb #488018e4
+import errno as _errno, os, select, threading
 from .runtime import throw
 from .netpoll import netpollready
 
-# %% ../nbs/05_netpoll_epoll.ipynb #fa3e9f67
+# %% ../nbs/05_netpoll_epoll.ipynb #81f5022f
 def netpoll_waitms(delay):
     "Go's conversion of a netpoll delay in ns to an epoll_wait timeout in ms (-1 blocks)."
     if delay < 0: return -1
@@ -19,7 +19,7 @@ def netpoll_waitms(delay):
     if delay < 1_000_000_000_000_000: return delay // 1_000_000
     return 1_000_000_000   # an arbitrary cap on how long to wait for a timer: ~11.5 days
 
-# %% ../nbs/05_netpoll_epoll.ipynb #8251ca33
+# %% ../nbs/05_netpoll_epoll.ipynb #eb8fcde2
 _EPOLL_R = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EPOLL_W = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 netpollEventBuffer = 128   # events per epoll_wait, as Go's `var events [128]syscall.EpollEvent`
@@ -44,11 +44,15 @@ class EpollPoller:
 
     def netpollopen(self, fd, pd):
         "Register `fd` once, edge-triggered for both directions; return an errno (0 on success)."
+        # The tag goes in first: the kernel may report an already-ready fd the moment it is added,
+        # to sysmon's poll on another thread, and an edge-triggered event dropped for want of a tag
+        # never comes back (Go writes the tag into the same epoll_ctl call).
+        self.tags[fd] = (pd, pd.fdseq)
         try:
             self.epfd.register(fd, select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET)
         except OSError as e:
+            del self.tags[fd]
             return e.errno
-        self.tags[fd] = (pd, pd.fdseq)
         return 0
 
     def netpollclose(self, fd):
@@ -101,7 +105,7 @@ class EpollPoller:
         os.close(self.wakefd)
         self.tags.clear()
 
-# %% ../nbs/05_netpoll_epoll.ipynb #3565666c
+# %% ../nbs/05_netpoll_epoll.ipynb #45de4e05
 _POLL_R = select.POLLIN | select.POLLHUP | select.POLLERR
 _POLL_W = select.POLLOUT | select.POLLHUP | select.POLLERR
 
@@ -117,6 +121,7 @@ class PollPoller:
         self.wakeSig = False
         self.tags = {}     # fd -> (pd, pd.fdseq at netpollopen)
         self.armed = {}    # fd -> poll event mask currently registered (0: not registered)
+        self.lock = threading.Lock()   # one poll() at a time: CPython's poll objects refuse two
 
     def netpollopen(self, fd, pd):
         self.tags[fd] = (pd, pd.fdseq)
@@ -150,6 +155,12 @@ class PollPoller:
         except BlockingIOError: pass
 
     def netpoll(self, delay):
+        # sysmon's poll(0) may meet the M's: a non-blocking poll gives way (the other one is polling).
+        if not self.lock.acquire(timeout=-1 if delay != 0 else 0.001): return [], 0
+        try: return self.netpoll_locked(delay)
+        finally: self.lock.release()
+
+    def netpoll_locked(self, delay):
         waitms = netpoll_waitms(delay)
         while True:
             try:

@@ -4,20 +4,21 @@
 
 # %% auto #0
 __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitReasonIOWait', 'waitReasonSleep',
-           'waitReasonSemacquire', 'gomaxprocs', 'sched', 'G', 'P', 'M', 'schedt', 'nanotime', 'RuntimeThrow', 'throw',
-           'casgstatus', 'runqput', 'runqputslow', 'runqget', 'runqempty', 'globrunqput', 'globrunqget', 'injectglist',
-           'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m', 'goready', 'gosched', 'gosched_m',
-           'goexit0', 'timer', 'resettimer', 'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers',
-           'goroutineReady', 'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock',
-           'checkdead', 'netpollAdjustWaiters', 'wakeNetPoller', 'findRunnable', 'schedule', 'run', 'raise_panic',
+           'waitReasonSemacquire', 'waitReasonForceGCIdle', 'gomaxprocs', 'sched', 'G', 'P', 'M', 'schedt', 'nanotime',
+           'RuntimeThrow', 'throw', 'casgstatus', 'runqput', 'runqputslow', 'runqget', 'runqempty', 'globrunqput',
+           'globrunqget', 'injectglist', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m',
+           'goready', 'gosched', 'gosched_m', 'preemptcheck', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer',
+           'resettimer', 'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
+           'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead',
+           'netpollAdjustWaiters', 'wakeNetPoller', 'findRunnable', 'schedule', 'run', 'raise_panic',
            'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #e66d1231
+# %% ../nbs/06_proc.ipynb #5fc1d71c
 import functools, heapq, threading, time, traceback
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #846c9954
+# %% ../nbs/06_proc.ipynb #b69de5c2
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -34,12 +35,13 @@ waitReasonChanReceive = "chan receive"
 waitReasonIOWait     = "IO wait"
 waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
+waitReasonForceGCIdle = "force gc (idle)"
 
-# %% ../nbs/06_proc.ipynb #db9159f4
+# %% ../nbs/06_proc.ipynb #a0961d01
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
-                 "result", "panic", "timer", "sleepWhen")
+                 "result", "panic", "timer", "sleepWhen", "preempt", "system")
 
     def __init__(self, goid, fn, args, kwargs):
         self.goid = goid
@@ -51,24 +53,33 @@ class G:
         self.panic = None                 # the exception that ended it, if any
         self.timer = None                 # its sleep timer, made on first gonb.sleep
         self.sleepWhen = 0                # when that sleep ends (nanotime)
+        self.preempt = False              # sysmon asks it to yield (Go's gp.preempt / stackguard0)
+        self.system = False               # a runtime goroutine (forcegc): hidden from the dump
 
     def __repr__(self):
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #8d1b9d1f
+# %% ../nbs/06_proc.ipynb #793e1137
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
+# P status values (runtime2.go)
+_Pidle    = 0  # no M is running goroutines on it (the M is blocked in netpoll)
+_Prunning = 1  # owned by the M, which runs goroutines or the scheduler
+_Psyscall = 2  # its M is blocked in a system call on behalf of a goroutine (chapter 03)
+
 class P:
     "A processor (runtime2.go `p`): the local run queue, `runnext`, `schedtick` and the timer heap."
-    __slots__ = ("id", "m", "schedtick", "runq", "runqhead", "runqtail", "runnext",
-                 "timers", "ntimers")
+    __slots__ = ("id", "status", "m", "schedtick", "syscalltick", "runq", "runqhead", "runqtail",
+                 "runnext", "timers", "ntimers")
 
     def __init__(self, id):
         self.id = id
+        self.status = _Prunning
         self.m = None
         self.schedtick = 0                # incremented on every scheduler call that starts a new slice
+        self.syscalltick = 0              # incremented on every system call (sysmon watches both)
         self.runq = [None] * _runqSize    # ring buffer; slots [runqhead, runqtail) hold runnable Gs
         self.runqhead = self.runqtail = 0 # ever-growing counters; index with % _runqSize
         self.runnext = None               # the G to run next, ahead of runq
@@ -89,14 +100,18 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #4f6026a6
+# %% ../nbs/06_proc.ipynb #5cb4bfc8
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
     def __init__(self): self.reset()
 
+    generation = 0                    # counts runs: work from an earlier run must not touch this one
+
     def reset(self):
-        self.lock = threading.Lock()  # guards runq and runqsize against other threads (sysmon)
+        schedt.generation += 1
+        self.lock = threading.Lock()  # guards runq, runqsize and lastpoll against other threads (sysmon)
+        self.netpollLock = threading.Lock()  # makes rg/wg compare-and-swaps atomic against sysmon
         self.runq = deque()           # global run queue
         self.runqsize = 0
         self.goidgen = 0
@@ -111,6 +126,16 @@ class schedt:
         self.pollUntil = 0            # when the blocked netpoll will wake by itself; 0 if it will not
         self.poller = None            # the platform poller (chapter 05), made by netpollGenericInit
         self.netpollWaiters = 0       # goroutines parked in netpollblock (Go 1.22 netpollWaiters)
+        self.npidle = 0               # idle Ps: 1 while the M is blocked in netpoll
+        self.nsyscall = 0             # goroutines handed off in blocking syscalls (chapter 03)
+        self.sysmon = None            # the sysmon thread's handle (chapter 03)
+        self.sysmonstop = False       # run() is ending: sysmon must return
+        self.syscall = None           # the blocking call the M is waiting on, if any (chapter 03)
+        self.asyncpreempt = False     # SIGURG preemption is installed (main thread, not asyncpreemptoff)
+        self.oldsigurg = None         # the SIGURG handler to restore when run() ends
+        self.sysmonwait = False       # sysmon is in its deep sleep on sysmonnote
+        self.sysmonnote = threading.Event()
+        self.debug = {}               # GODEBUG settings: schedtrace, scheddetail, asyncpreemptoff
         self.timerseq = 0             # tie-breaker for the timer heaps
         self.trace = None             # list of state transitions while tracing, else None
 
@@ -122,7 +147,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #82f98b65
+# %% ../nbs/06_proc.ipynb #d1e02d6c
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -140,7 +165,7 @@ def casgstatus(gp, oldval, newval):
         sched.trace.append((nanotime(), gp.goid, gStatusStrings[oldval], gStatusStrings[newval],
                             gp.waitreason if newval == _Gwaiting else ""))
 
-# %% ../nbs/06_proc.ipynb #3e7167b1
+# %% ../nbs/06_proc.ipynb #07da1d2c
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -204,14 +229,19 @@ def globrunqget(pp, max):
     return batch[0]
 
 
-def injectglist(glist):
-    "Make every G in `glist` runnable (proc.go injectglist); with one busy P they go to its local queue."
-    pp = sched.p0
-    for gp in glist:
-        casgstatus(gp, _Gwaiting, _Grunnable)
-        runqput(pp, gp, False)
+def injectglist(glist, pp):
+    """Make every G in `glist` runnable (proc.go injectglist): onto `pp`'s local queue, or, from a
+    thread without a P (sysmon), onto the global queue, waking the M if it is blocked in netpoll."""
+    for gp in glist: casgstatus(gp, _Gwaiting, _Grunnable)
+    if pp is not None:
+        for gp in glist: runqput(pp, gp, False)
+        return
+    with sched.lock:
+        sched.runq.extend(glist)
+        sched.runqsize += len(glist)
+    if glist: sched.poller.netpollBreak()
 
-# %% ../nbs/06_proc.ipynb #fc38f082
+# %% ../nbs/06_proc.ipynb #3b969081
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -249,11 +279,11 @@ def newproc(fn, args, kwargs, next=True):
 
 def go(fn, *args, **kwargs):
     "Start `fn(*args, **kwargs)` as a new goroutine and return its `G` (Go's `go` statement)."
-    getg()
+    preemptcheck(getg())
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #ca93a82f
+# %% ../nbs/06_proc.ipynb #e3ff562b
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -301,6 +331,29 @@ def gosched_m(gp):
     return None
 
 
+def preemptcheck(gp):
+    """Go's stackguard0 check, made at gonb's API calls (go, sleep, conn.read, ...): a goroutine that
+    sysmon asked to stop yields here, at a point where it holds no runtime state (chapter 03)."""
+    if gp.preempt:
+        gp.preempt = False
+        mcall(gopreempt_m)
+
+
+def checkpreempt():
+    "preemptcheck for API calls that do not otherwise need getg (conn.read, conn.write, accept)."
+    mp = sched.m0
+    gp = mp.curg if mp is not None else None
+    if gp is not None and gp.preempt and getcurrent() is gp.glet: preemptcheck(gp)
+
+
+def gopreempt_m(gp):
+    "Runs on g0 (proc.go gopreempt_m): a preempted goroutine goes to the global queue's tail."
+    gp.waitreason = waitReasonZero
+    casgstatus(gp, _Grunning, _Grunnable)
+    globrunqput(gp)
+    return None
+
+
 def goexit0(gp):
     "Runs on g0 when a goroutine's function has returned or raised (proc.go goexit0)."
     casgstatus(gp, _Grunning, _Gdead)
@@ -313,7 +366,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #b70b1fa2
+# %% ../nbs/06_proc.ipynb #8e5dbcc0
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -385,6 +438,7 @@ def resetForSleep(gp, _):
 def sleep(seconds):
     "Pause the current goroutine for at least `seconds` (Go's time.Sleep); zero or less returns at once."
     gp = getg()
+    preemptcheck(gp)
     if not isinstance(seconds, (int, float)):
         raise TypeError(f"gonb.sleep: seconds must be a number, not {type(seconds).__name__}")
     ns = int(seconds * 1e9)   # int(), not round: a float second count is never shortened upward
@@ -398,7 +452,7 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #4d840a14
+# %% ../nbs/06_proc.ipynb #b7914fa3
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
@@ -420,7 +474,7 @@ def semrelease(s):
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #481dcf6b
+# %% ../nbs/06_proc.ipynb #5a8e09eb
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -432,7 +486,8 @@ def checkdead():
 
 def netpollAdjustWaiters(delta):
     "Account for goroutines the poller woke (Go 1.22 netpollAdjustWaiters, issue 60782)."
-    if delta: sched.netpollWaiters += delta
+    if delta:
+        with sched.netpollLock: sched.netpollWaiters += delta
 
 
 def wakeNetPoller(when):
@@ -459,21 +514,27 @@ def findRunnable(pp):
             netpollAdjustWaiters(delta)
             if glist:
                 gp = glist.pop()
-                injectglist(glist)
+                injectglist(glist, pp)
                 casgstatus(gp, _Gwaiting, _Grunnable)
                 return gp, False
         pollUntil = nextTimerWhen(pp)
-        if sched.netpollWaiters == 0 and pollUntil == 0: checkdead()
-        sched.lastpoll = 0                     # we own the blocking poll now
-        sched.pollUntil = pollUntil
+        if sched.netpollWaiters == 0 and pollUntil == 0 and sched.nsyscall == 0: checkdead()
+        with sched.lock:
+            if sched.runqsize: continue        # sysmon injected work meanwhile
+            sched.lastpoll = 0                 # we own the blocking poll now
+            sched.pollUntil = pollUntil
+            pp.status, sched.npidle = _Pidle, 1
         delay = -1 if pollUntil == 0 else max(pollUntil - nanotime(), 0)
         glist, delta = poller.netpoll(delay)
-        sched.pollUntil = 0
-        sched.lastpoll = nanotime()
+        with sched.lock:
+            sched.pollUntil = 0
+            sched.lastpoll = nanotime()
+            pp.status, sched.npidle = _Prunning, 0
+        if sched.sysmonwait: sched.sysmonnote.set()   # a P is busy again: wake sysmon from deep sleep
         netpollAdjustWaiters(delta)
         if glist:
             gp = glist.pop()
-            injectglist(glist)
+            injectglist(glist, pp)
             casgstatus(gp, _Gwaiting, _Grunnable)
             return gp, False
         # Woken by a timer coming due or by netpollBreak: go round and look again.
@@ -490,12 +551,13 @@ def schedule(mp):
         if not inheritTime: pp.schedtick += 1
         casgstatus(gp, _Grunnable, _Grunning)
         gp.waitreason = waitReasonZero
+        gp.preempt = False                   # a new slice: an old request is void
         mp.curg = gp
         continuation = gp.glet.switch(gp)   # runs gp until it calls mcall(fn) or returns
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #41b8b6e2
+# %% ../nbs/06_proc.ipynb #2f6b2d0f
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -504,6 +566,7 @@ def run(main, *args, **kwargs):
                            "and one process runs one gonb runtime at a time)")
     if not callable(main): raise TypeError(f"gonb.run: {main!r} is not callable")
     from gonb.pollcache import netpollGenericInit   # chapter 01; imported here, as it imports this module
+    from gonb.sysmon import sysmonStart, sysmonStop  # chapter 03, likewise
     sched.reset()
     mp, pp = M(0), P(0)
     mp.p, pp.m = pp, mp
@@ -515,10 +578,12 @@ def run(main, *args, **kwargs):
         # user code runs. Queued on the ring rather than runnext, main starts a new time slice, so
         # the program begins at tick 1 and its first gosched does not meet tick 0's global-queue check.
         sched.main = newproc(main, args, kwargs, next=False)
+        sysmonStart()   # and goroutine 2, forcegc, as Go's runtime.main starts them
         mp.g0.switch(mp)
         if sched.panicked is not None: raise_panic(sched.panicked)
         return sched.main.result
     finally:
+        sysmonStop()
         unwind_goroutines()
         if sched.poller is not None: sched.poller.close()
         sched.reset()
@@ -542,11 +607,11 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #780d4a4e
+# %% ../nbs/06_proc.ipynb #5d357511
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",
-             getattr(gp.fn, "__qualname__", repr(gp.fn))) for gp in sched.allgs.values()]
+             getattr(gp.fn, "__qualname__", repr(gp.fn))) for gp in sched.allgs.values() if not gp.system]
 
 
 def trace_start():

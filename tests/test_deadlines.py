@@ -330,6 +330,7 @@ VARIOUS = [1e-9, 2e-9, 5e-9, 50e-9, 100e-9, 200e-9, 500e-9, 750e-9, 1e-6, 5e-6, 
 def test_various_deadlines(gorun, fd_baseline):
     "Every deadline from 1 ns to 1 s ends a never-ending read in a timeout, never before it."
     def main():
+        watchdog(60, "various deadlines")
         ln = track(net.listen("tcp", "127.0.0.1:0"))
         served = []
 
@@ -476,7 +477,7 @@ def test_read_write_prolonged_timeout(gorun, fd_baseline):
                     return e
                 # gonb cannot preempt, and 1-byte loopback writes almost never block: yield.
                 # Long enough that the scheduler runs dry and polls the network: a shorter yield
-                # starves the parked goroutines (see test_yield_loop_does_not_starve_netpoll).
+                # starves the parked goroutines (see test_busy_goroutines_do_not_starve_netpoll).
                 gonb.sleep(2e-4)
 
         r, w = spawn(server_reader), spawn(server_writer)
@@ -498,23 +499,40 @@ def test_read_write_prolonged_timeout(gorun, fd_baseline):
     gorun(gomain(main))
 
 
-@pytest.mark.parametrize("yield_", ["gosched", "sleep_1us"])
-def test_yield_loop_does_not_starve_netpoll(gorun, fd_baseline, yield_):
-    """A goroutine that yields (gosched, or a 1 µs sleep) in a loop must not keep a reader whose
-    data has arrived parked forever: Go's sysmon polls the network when the last poll is > 10 ms
-    old, and injects what it finds."""
+@pytest.mark.parametrize("busy", ["gosched", "pingpong"])
+def test_busy_goroutines_do_not_starve_netpoll(gorun, fd_baseline, busy):
+    """Goroutines that stay runnable (one looping on gosched, or two handing a token back and
+    forth) must not keep a reader whose data has arrived parked forever: Go's sysmon polls the
+    network when the last poll is more than 10 ms old and injects what it finds."""
     def main():
-        watchdog(2, "yield loop vs parked reader")
+        watchdog(3, f"{busy} vs parked reader")
         ln, c, s = tcp_pair()
         f = spawn(lambda: read_exactly(c, 4))
         gonb.sleep(0.01)                         # the reader is parked in netpoll
         s.write(b"data")
         t0 = gonb.now()
-        while not f.done and gonb.now() - t0 < 1:
-            gonb.gosched() if yield_ == "gosched" else gonb.sleep(1e-6)
-        assert f.done, f"reader with data ready still parked after 1 s of {yield_} loop"
+        if busy == "gosched":
+            while not f.done and gonb.now() - t0 < 1:
+                gonb.gosched()
+        else:
+            ping, pong, stop = Sema(), Sema(), [False]
+
+            def ponger():
+                while True:
+                    semacquire(ping)
+                    if stop[0]:
+                        return
+                    semrelease(pong)
+
+            p = spawn(ponger)
+            while not f.done and gonb.now() - t0 < 1:
+                semrelease(ping)                 # hand over, then wait for the token back
+                semacquire(pong)
+            stop[0] = True
+            semrelease(ping)
+            p.wait()
+        assert f.done, f"reader with data ready still parked after 1 s of {busy}"
         assert f.value == b"data", f.exc
-        close_all(c, s, ln)
 
     gorun(gomain(main))
 

@@ -135,7 +135,7 @@ def test_panic_in_goroutine_ends_run_and_unwinds_the_rest():
 
     with pytest.raises(ValueError, match="boom") as ei:
         gonb.run(main)
-    assert any("goroutine 3" in note for note in ei.value.__notes__)
+    assert any("goroutine 4" in note for note in ei.value.__notes__)
     assert unwound == ["sleeper"]
 
 
@@ -234,8 +234,8 @@ def test_goroutine_dump_and_trace():
         return dump, runtime.trace_stop()
 
     dump, tr = gonb.run(main)
-    assert (2, "waiting", "sleep", "sleep") in dump
+    assert (3, "waiting", "sleep", "sleep") in dump
     assert (1, "running", "", "main") in [d[:3] + ("main",) for d in dump if d[0] == 1]
     transitions = [(g, a, b) for _, g, a, b, _ in tr]
-    assert (2, "running", "waiting") in transitions and (2, "waiting", "runnable") in transitions
-    assert (2, "running", "dead") in transitions
+    assert (3, "running", "waiting") in transitions and (3, "waiting", "runnable") in transitions
+    assert (3, "running", "dead") in transitions
