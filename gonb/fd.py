@@ -7,7 +7,7 @@ __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask'
            'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'FD', 'accept',
            'read', 'write', 'destroy', 'close', 'setsockopt', 'shutdown', 'setDeadlineImpl']
 
-# %% ../nbs/04_read_write.ipynb #907ea3e3
+# %% ../nbs/04_read_write.ipynb #cfeb6b27
 import errno as _errno, socket
 from . import runtime
 from .runtime import Sema, semacquire, semrelease, throw
@@ -18,7 +18,7 @@ from .netpoll import (poll_runtime_pollWait, poll_runtime_pollReset, poll_runtim
 from .io import (EOF, ErrUnexpectedEOF, ErrDeadlineExceeded, ErrNotPollable, errClosing,
                      NewSyscallError)
 
-# %% ../nbs/04_read_write.ipynb #e08eb074
+# %% ../nbs/04_read_write.ipynb #4206f187
 mutexClosed  = 1 << 0
 mutexRLock   = 1 << 1
 mutexWLock   = 1 << 2
@@ -94,7 +94,7 @@ class fdMutex:
         if old & mask: semrelease(sema)
         return new & (mutexClosed | mutexRefMask) == mutexClosed
 
-# %% ../nbs/04_read_write.ipynb #b58b664d
+# %% ../nbs/04_read_write.ipynb #bf99fad3
 def _accept(sock):
     "accept4(2) on a listening socket: (new fd, peer address). CPython adds SOCK_CLOEXEC."
     return sock._accept()
@@ -170,7 +170,7 @@ class FD:
     def writeUnlock(self):
         if self.fdmu.rwunlock(False): self.destroy()
 
-# %% ../nbs/04_read_write.ipynb #94f34442
+# %% ../nbs/04_read_write.ipynb #2d8146ff
 def accept(self):
     "Accept a connection: (new socket, peer address) (fd_unix.go FD.Accept)."
     self.readLock()
@@ -196,7 +196,7 @@ def accept(self):
 
 FD.accept = accept
 
-# %% ../nbs/04_read_write.ipynb #28be1c16
+# %% ../nbs/04_read_write.ipynb #7b496e1c
 def read(self, p):
     "Read into the writable buffer `p`; returns n > 0, raises io.EOF at end of stream (FD.Read)."
     self.readLock()
@@ -221,7 +221,7 @@ def read(self, p):
 
 FD.read = read
 
-# %% ../nbs/04_read_write.ipynb #336b74de
+# %% ../nbs/04_read_write.ipynb #07df042d
 def write(self, p):
     "Write all of `p`; returns len(p) (FD.Write). On error, the bytes written so far are in `err.written`."
     self.writeLock()
@@ -259,7 +259,7 @@ def write(self, p):
 
 FD.write = write
 
-# %% ../nbs/04_read_write.ipynb #d10b093b
+# %% ../nbs/04_read_write.ipynb #4c663799
 def destroy(self):
     "Unregister and free the poll descriptor, then close the fd (FD.destroy)."
     if self.pd is not None:
@@ -281,7 +281,7 @@ def close(self):
 
 FD.destroy, FD.close = destroy, close
 
-# %% ../nbs/04_read_write.ipynb #878205fd
+# %% ../nbs/04_read_write.ipynb #813651d7
 def setsockopt(self, level, name, value):
     "setsockopt(2) under a reference (FD.SetsockoptInt and friends)."
     self.incref()
@@ -299,12 +299,14 @@ def shutdown(self, how):
 
 FD.setsockopt, FD.shutdown = setsockopt, shutdown
 
-# %% ../nbs/04_read_write.ipynb #ca28ab95
+# %% ../nbs/04_read_write.ipynb #2cc167df
 def setDeadlineImpl(self, t, mode):
     "Set the deadline of `mode` ('r', 'w', 'rw') to absolute time `t` (seconds, gonb.now() clock)."
     if t is None: d = 0
     elif isinstance(t, (int, float)) and not isinstance(t, bool):
-        d = int((t - runtime.now()) * 1e9)
+        if t != t: raise ValueError("deadline is NaN")
+        # Go clamps a deadline too far away to fit in int64 nanoseconds; +inf is such a deadline.
+        d = min(int(min(t - runtime.now(), 1e10) * 1e9), (1 << 63) - 1) if t != float("-inf") else -1
         if d == 0: d = -1
     else:
         raise TypeError(f"deadline must be a gonb.now() time in seconds or None, not {type(t).__name__}")

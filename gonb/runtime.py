@@ -13,12 +13,12 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'netpollAdjustWaiters', 'wakeNetPoller', 'findRunnable', 'schedule', 'run', 'raise_panic',
            'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #5fc1d71c
+# %% ../nbs/06_proc.ipynb #2f0d2c9b
 import functools, heapq, threading, time, traceback
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #b69de5c2
+# %% ../nbs/06_proc.ipynb #ef993a75
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -37,7 +37,7 @@ waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
-# %% ../nbs/06_proc.ipynb #a0961d01
+# %% ../nbs/06_proc.ipynb #e608c0c2
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
@@ -60,7 +60,7 @@ class G:
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #793e1137
+# %% ../nbs/06_proc.ipynb #0c421181
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
@@ -100,7 +100,7 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #5cb4bfc8
+# %% ../nbs/06_proc.ipynb #bdd6cb93
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
@@ -133,6 +133,7 @@ class schedt:
         self.syscall = None           # the blocking call the M is waiting on, if any (chapter 03)
         self.asyncpreempt = False     # SIGURG preemption is installed (main thread, not asyncpreemptoff)
         self.oldsigurg = None         # the SIGURG handler to restore when run() ends
+        self.oldswitch = None         # the GIL switch interval to restore when run() ends
         self.sysmonwait = False       # sysmon is in its deep sleep on sysmonnote
         self.sysmonnote = threading.Event()
         self.debug = {}               # GODEBUG settings: schedtrace, scheddetail, asyncpreemptoff
@@ -147,7 +148,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #d1e02d6c
+# %% ../nbs/06_proc.ipynb #dde5b5df
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -165,7 +166,7 @@ def casgstatus(gp, oldval, newval):
         sched.trace.append((nanotime(), gp.goid, gStatusStrings[oldval], gStatusStrings[newval],
                             gp.waitreason if newval == _Gwaiting else ""))
 
-# %% ../nbs/06_proc.ipynb #07da1d2c
+# %% ../nbs/06_proc.ipynb #c3e67212
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -241,7 +242,7 @@ def injectglist(glist, pp):
         sched.runqsize += len(glist)
     if glist: sched.poller.netpollBreak()
 
-# %% ../nbs/06_proc.ipynb #3b969081
+# %% ../nbs/06_proc.ipynb #bc4fcf32
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -283,7 +284,7 @@ def go(fn, *args, **kwargs):
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #e3ff562b
+# %% ../nbs/06_proc.ipynb #2235adc3
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -366,7 +367,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #8e5dbcc0
+# %% ../nbs/06_proc.ipynb #a7358c3d
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -452,7 +453,7 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #b7914fa3
+# %% ../nbs/06_proc.ipynb #a6daec20
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
@@ -474,7 +475,7 @@ def semrelease(s):
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #5a8e09eb
+# %% ../nbs/06_proc.ipynb #90c8eb1e
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -557,7 +558,7 @@ def schedule(mp):
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #2f6b2d0f
+# %% ../nbs/06_proc.ipynb #c84b0d1e
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -607,7 +608,7 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #5d357511
+# %% ../nbs/06_proc.ipynb #49b36a10
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",

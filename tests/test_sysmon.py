@@ -1,0 +1,154 @@
+"""sysmon: its backoff, its three duties (each shown with and without it), forcegc, schedtrace."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import gonb
+import gonb.sysmon as sm
+from gonb.runtime import sched
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
+import sysmon_scenarios as sc  # noqa: E402
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+def test_hog_is_preempted_and_the_probe_answers():
+    r = sc.hog(seconds=5.0)
+    assert not r["starved"]
+    assert len(r["rtts"]) > 50
+    assert pct(r["rtts"], 0.99) < 0.050
+
+
+def test_hog_starves_the_probe_without_async_preemption():
+    r = sc.hog(off=True, seconds=2.0)
+    assert r["starved"] and r["rtts"] == []
+
+
+def test_sysmon_netpoll_wakes_a_reader_behind_a_busy_run_queue():
+    r = sc.busy(seconds=2.0)
+    assert len(r["delays"]) == r["sent"]
+    assert pct(r["delays"], 0.9) < 0.030      # ~10 ms: sysmon polls when lastpoll is 10 ms old
+
+
+def test_without_sysmon_the_reader_is_never_woken():
+    r = sc.busy(off=True, seconds=1.5)
+    assert len(r["delays"]) <= 1 < r["sent"]   # at most what arrived before the loops started
+
+
+def test_syscall_hands_the_p_off():
+    r = sc.syscall_gaps()
+    assert r["syscall"] >= 0.5
+    assert max(r["gaps"]) < 0.030
+
+
+def test_without_sysmon_a_syscall_blocks_everyone():
+    r = sc.syscall_gaps(off=True)
+    assert max(r["gaps"]) >= 0.45
+
+
+def test_syscall_returns_value_and_raises():
+    def main():
+        assert gonb.syscall(sum, [1, 2, 3]) == 6           # fast path: no handoff
+        with pytest.raises(ZeroDivisionError):
+            gonb.syscall(lambda: 1 / 0)
+        import time
+        assert gonb.syscall(lambda: time.sleep(0.05) or "slow") == "slow"   # handed off
+        return sched.nsyscall
+    assert gonb.run(main) == 0
+
+
+def test_backoff_follows_go():
+    sm.sysmonlog = []
+    try:
+        def main():
+            t0 = gonb.now()
+            while gonb.now() - t0 < 0.4:     # P busy: no deep sleep, nothing to retake
+                gonb.gosched()
+        gonb.run(main)
+        delays = [d for _, d in sm.sysmonlog]
+    finally:
+        sm.sysmonlog = None
+    assert delays[0] == 20
+    assert all(d == 20 for d in delays[:51])
+    doubling = delays[51:delays.index(10_000)]
+    assert all(b == 2 * a for a, b in zip(doubling, doubling[1:]))
+    assert max(delays) == 10_000
+
+
+def test_cooperative_preemption_without_signals():
+    # On a thread that is not the main one no signal can be used: a goroutine that calls into
+    # gonb (here sleep(0)) is still stopped after forcePreemptNS.
+    out = {}
+
+    def runner():
+        def main():
+            turns = []
+            def hog():
+                while len(turns) < 5: gonb.sleep(0)
+            def other():
+                for _ in range(5):
+                    turns.append(gonb.now())
+                    gonb.gosched()
+            gonb.go(hog)
+            gonb.go(other)
+            t0 = gonb.now()
+            while len(turns) < 5 and gonb.now() - t0 < 5: gonb.sleep(0.001)
+            return len(turns), sched.asyncpreempt
+        out["r"] = gonb.run(main)
+
+    t = threading.Thread(target=runner)
+    t.start(); t.join(30)
+    assert out["r"] == (5, False)
+
+
+def test_async_safe_point_excludes_gonb_frames():
+    ns = {"__name__": "gonb.fake"}
+    exec("def inside(cb): return cb()", ns)
+
+    def main():
+        me = sys._getframe()
+        in_gonb = ns["inside"](lambda: sys._getframe())
+        return sm.isAsyncSafePoint(me), sm.isAsyncSafePoint(in_gonb)
+    assert gonb.run(main) == (True, False)
+
+
+def test_forcegc_runs_periodically(monkeypatch):
+    monkeypatch.setattr(sm, "forcegcperiod", 50_000_000)   # 50 ms instead of 2 minutes
+    def main():
+        gonb.sleep(0.4)
+        return sm.forcegcstate.count
+    assert gonb.run(main) >= 2
+
+
+def test_forcegc_goroutine_is_hidden_from_the_dump():
+    def main():
+        return [g[0] for g in gonb.goroutines()], 2 in sched.allgs
+    assert gonb.run(main) == ([1], True)
+
+
+def test_sysmon_and_signal_handler_are_released_after_run():
+    before = signal.getsignal(signal.SIGURG)
+    switch = sys.getswitchinterval()
+    gonb.run(gonb.sleep, 0.01)
+    assert not any(t.name == "gonb-sysmon" for t in threading.enumerate())
+    assert signal.getsignal(signal.SIGURG) is before
+    assert sys.getswitchinterval() == switch
+
+
+def test_schedtrace_and_scheddetail():
+    prog = "import gonb; gonb.run(gonb.sleep, 0.35)"
+    env = dict(os.environ, GODEBUG="schedtrace=100,scheddetail=1")
+    out = subprocess.run([sys.executable, "-c", prog], env=env, capture_output=True, text=True,
+                         timeout=60).stdout
+    lines = [l for l in out.splitlines() if l.startswith("SCHED ")]
+    assert len(lines) >= 2, out
+    assert "gomaxprocs=1 idleprocs=" in lines[0] and "runqueue=" in lines[0]
+    assert "  G1: status=4(sleep)" in out and "  P0: status=" in out and "  M0: p=0" in out
