@@ -6,10 +6,10 @@
 __all__ = ['ErrClosed', 'networks', 'defaultTCPKeepAlive', 'AddrError', 'UnknownNetworkError', 'DNSError', 'OpError', 'op_error',
            'SplitHostPort', 'JoinHostPort', 'LookupPort', 'TCPAddr', 'UnixAddr', 'parseNetwork', 'resolveAddrList',
            'favoriteAddrFamily', 'sys_socket', 'set_default_sockopts', 'listenerBacklog', 'netFD', 'sock_socket',
-           'close_unregistered', 'Conn', 'TCPConn', 'UnixConn', 'keep_alive', 'Listener', 'TCPListener', 'UnixListener',
-           'listen', 'dial']
+           'close_unregistered', 'Conn', 'TCPConn', 'UnixConn', 'set_keep_alive_default', 'Listener', 'TCPListener',
+           'UnixListener', 'internet_socket', 'sysListener', 'ListenConfig', 'listen', 'dial']
 
-# %% ../nbs/00_listen.ipynb #4ed43025
+# %% ../nbs/00_listen.ipynb #27ff0963
 import errno as _errno, ipaddress, os, socket, stat
 from . import runtime
 from .fd import FD
@@ -19,7 +19,7 @@ from .io import (EOF, ErrNetClosing, ErrDeadlineExceeded, NewSyscallError, Sysca
 
 ErrClosed = ErrNetClosing   # net.ErrClosed is poll.ErrNetClosing
 
-# %% ../nbs/00_listen.ipynb #bc2be31f
+# %% ../nbs/00_listen.ipynb #286b3870
 class AddrError(ValueError):
     "net.AddrError: an address that cannot be used (`address 99999: invalid port`)."
     def __init__(self, err, addr):
@@ -61,7 +61,7 @@ def op_error(op, net, source, addr, err):
     "An OpError that is also an instance of `err`'s class (errors.Is, the Python way)."
     return with_kind(OpError, type(err))(op, net, source, addr, err)
 
-# %% ../nbs/00_listen.ipynb #76596577
+# %% ../nbs/00_listen.ipynb #0e3c4891
 def SplitHostPort(hostport):
     "Split `host:port`, `[host]:port` or `:port` (net.SplitHostPort); AddrError with Go's words."
     def bad(why): return AddrError(why, hostport)
@@ -98,7 +98,7 @@ def LookupPort(network, service):
     try: return socket.getservbyname(service, network.rstrip("46"))
     except OSError: raise DNSError("unknown port", f"{network}/{service}") from None
 
-# %% ../nbs/00_listen.ipynb #920aa2d3
+# %% ../nbs/00_listen.ipynb #6de6be82
 class TCPAddr:
     "net.TCPAddr: an IP, a port and an IPv6 zone; prints as Go prints it."
     __slots__ = ("IP", "Port", "Zone")
@@ -162,7 +162,7 @@ class UnixAddr:
         if isinstance(sa, bytes): sa = sa.decode(errors="surrogateescape")
         return cls("@" + sa[1:] if sa.startswith("\0") else sa, net)
 
-# %% ../nbs/00_listen.ipynb #be43dc8e
+# %% ../nbs/00_listen.ipynb #52136f4e
 networks = {"tcp": "tcp", "tcp4": "tcp", "tcp6": "tcp", "unix": "unix"}
 
 
@@ -195,7 +195,7 @@ def resolveAddrList(op, network, address):
     if not addrs: raise AddrError("no suitable address found", host)
     return addrs
 
-# %% ../nbs/00_listen.ipynb #e91c636c
+# %% ../nbs/00_listen.ipynb #85575e39
 def favoriteAddrFamily(network, laddr, raddr, mode):
     "(family, ipv6only) for a socket (net/ipsock_posix.go favoriteAddrFamily)."
     if network == "unix": return socket.AF_UNIX, False
@@ -219,7 +219,7 @@ def set_default_sockopts(s, family, ipv6only):
         try: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6only))
         except OSError as e: raise NewSyscallError("setsockopt", e.errno) from None
 
-# %% ../nbs/00_listen.ipynb #082bdcd7
+# %% ../nbs/00_listen.ipynb #2428252e
 def listenerBacklog(path="/proc/sys/net/core/somaxconn"):
     "The listen(2) backlog Go uses: the kernel's somaxconn, else SOMAXCONN (net/sock_linux.go)."
     try:
@@ -297,7 +297,7 @@ class netFD:
 
 
 def sock_socket(net, family, sotype, proto, ipv6only, laddr, raddr, deadline=None):
-    "Make a listening or connected netFD (net/sock_posix.go socket)."
+    "Make a listening or connected netFD (net/sock_posix.go `socket`, renamed: that is Python's module)."
     s = sys_socket(family, sotype, proto)
     fd = None
     try:
@@ -324,7 +324,7 @@ def close_unregistered(fd, s):
     else:
         s.close()
 
-# %% ../nbs/00_listen.ipynb #f8d71800
+# %% ../nbs/00_listen.ipynb #4eb77d02
 defaultTCPKeepAlive = 15   # seconds (net/dial.go)
 
 
@@ -420,10 +420,11 @@ class UnixConn(Conn):
     "net.UnixConn."
 
 
-def keep_alive(c):
-    "Go's default for new TCP connections: keep-alive on, probing every 15 s."
+def set_keep_alive_default(c, period):
+    "Keep-alive for a new TCP conn as Go sets it: `period` seconds, 0 for 15 s, negative for off."
+    if period < 0: return
     c.set_keep_alive(True)
-    c.set_keep_alive_period(defaultTCPKeepAlive)
+    c.set_keep_alive_period(period or defaultTCPKeepAlive)
 
 
 class Listener:
@@ -461,11 +462,15 @@ class Listener:
 
 
 class TCPListener(Listener):
-    "net.TCPListener: accepted connections get TCP_NODELAY and Go's keep-alive."
+    "net.TCPListener: accepted connections get TCP_NODELAY and the ListenConfig's keep-alive."
+
+    def __init__(self, fd, keep_alive=0):
+        super().__init__(fd)
+        self.keep_alive = keep_alive
 
     def new_conn(self, nfd):
         c = TCPConn(nfd)
-        keep_alive(c)
+        set_keep_alive_default(c, self.keep_alive)
         return c
 
 
@@ -482,24 +487,55 @@ class UnixListener(Listener):
                 if stat.S_ISSOCK(os.lstat(name).st_mode): os.unlink(name)
             except OSError: pass
 
-# %% ../nbs/00_listen.ipynb #494b5f2e
+# %% ../nbs/00_listen.ipynb #7fd3ad61
+def internet_socket(net, laddr, raddr, sotype, proto, mode, deadline=None):
+    "Pick the address family, then make the socket (net/ipsock_posix.go internetSocket)."
+    family, ipv6only = favoriteAddrFamily(net, laddr, raddr, mode)
+    return sock_socket(net, family, sotype, proto, ipv6only, laddr, raddr, deadline)
+
+
+class sysListener:
+    "net.sysListener: the ListenConfig plus the network and address being listened on."
+
+    def __init__(self, lc, network, address): self.lc, self.network, self.address = lc, network, address
+
+    def listen_tcp(self, laddr):
+        "A TCP listener (net/tcpsock_posix.go sysListener.listenTCP)."
+        fd = internet_socket(self.network, laddr, None, socket.SOCK_STREAM, 0, "listen")
+        return TCPListener(fd, self.lc.keep_alive)
+
+    def listen_unix(self, laddr):
+        "A unix-socket listener (net/unixsock_posix.go sysListener.listenUnix)."
+        fd = sock_socket(self.network, socket.AF_UNIX, socket.SOCK_STREAM, 0, False, laddr, None)
+        return UnixListener(fd)
+
+
+class ListenConfig:
+    "net.ListenConfig: options for listening."
+
+    def __init__(self, keep_alive=0): self.keep_alive = keep_alive
+
+    def listen(self, network, address):
+        "Announce on a local address (net.ListenConfig.Listen)."
+        runtime.getg()
+        try:
+            parseNetwork(network)
+            addrs = resolveAddrList("listen", network, address)
+        except (ValueError, OSError) as e:
+            raise op_error("listen", network, None, None, e) from None
+        sl = sysListener(self, network, address)
+        la = next((a for a in addrs if getattr(a, "IP", None) is None or a.IP.version == 4), addrs[0])
+        try:
+            return sl.listen_unix(la) if network == "unix" else sl.listen_tcp(la)
+        except OSError as e:
+            raise op_error("listen", network, None, la, e) from None
+
+
 def listen(network, address):
     "Announce on a local address (net.Listen): networks tcp, tcp4, tcp6, unix."
-    runtime.getg()
-    try:
-        parseNetwork(network)
-        laddr = resolveAddrList("listen", network, address)
-    except (ValueError, OSError) as e:
-        raise op_error("listen", network, None, None, e) from None
-    la = next((a for a in laddr if getattr(a, "IP", None) is None or a.IP.version == 4), laddr[0])
-    family, ipv6only = favoriteAddrFamily(network, la if network != "unix" else None, None, "listen")
-    try:
-        fd = sock_socket(network, family, socket.SOCK_STREAM, 0, ipv6only, la, None)
-    except OSError as e:
-        raise op_error("listen", network, None, la, e) from None
-    return (UnixListener if network == "unix" else TCPListener)(fd)
+    return ListenConfig().listen(network, address)
 
-
+# %% ../nbs/00_listen.ipynb #9e34ba5b
 def dial(network, address, timeout=None):
     "Connect to `address` (net.Dial); `timeout` in seconds bounds the whole dial (net.DialTimeout)."
     runtime.getg()
@@ -511,14 +547,13 @@ def dial(network, address, timeout=None):
     deadline = runtime.now() + timeout if timeout else None   # 0, like None, means no timeout (Go)
     first = None
     for ra in raddrs:
-        family, ipv6only = favoriteAddrFamily(network, None, ra, "dial")
         try:
-            fd = sock_socket(network, family, socket.SOCK_STREAM, 0, ipv6only, None, ra, deadline)
+            if network == "unix":
+                return UnixConn(sock_socket(network, socket.AF_UNIX, socket.SOCK_STREAM, 0, False, None, ra, deadline))
+            c = TCPConn(internet_socket(network, None, ra, socket.SOCK_STREAM, 0, "dial", deadline))
         except OSError as e:
             first = first or op_error("dial", network, None, ra, e)
             continue
-        if network == "unix": return UnixConn(fd)
-        c = TCPConn(fd)
-        keep_alive(c)
+        set_keep_alive_default(c, 0)
         return c
     raise first

@@ -13,12 +13,12 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'netpollAdjustWaiters', 'wakeNetPoller', 'findRunnable', 'schedule', 'run', 'raise_panic',
            'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #2f0d2c9b
+# %% ../nbs/06_proc.ipynb #dcdbe383
 import functools, heapq, threading, time, traceback
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #ef993a75
+# %% ../nbs/06_proc.ipynb #57892594
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -37,7 +37,7 @@ waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
-# %% ../nbs/06_proc.ipynb #e608c0c2
+# %% ../nbs/06_proc.ipynb #463e7e3d
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
@@ -60,7 +60,7 @@ class G:
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #0c421181
+# %% ../nbs/06_proc.ipynb #c901977f
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
@@ -100,7 +100,7 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #bdd6cb93
+# %% ../nbs/06_proc.ipynb #b2e8fb2e
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
@@ -148,7 +148,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #dde5b5df
+# %% ../nbs/06_proc.ipynb #270c3279
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -166,7 +166,7 @@ def casgstatus(gp, oldval, newval):
         sched.trace.append((nanotime(), gp.goid, gStatusStrings[oldval], gStatusStrings[newval],
                             gp.waitreason if newval == _Gwaiting else ""))
 
-# %% ../nbs/06_proc.ipynb #c3e67212
+# %% ../nbs/06_proc.ipynb #4d48efcd
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -242,7 +242,7 @@ def injectglist(glist, pp):
         sched.runqsize += len(glist)
     if glist: sched.poller.netpollBreak()
 
-# %% ../nbs/06_proc.ipynb #bc4fcf32
+# %% ../nbs/06_proc.ipynb #4553c938
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -284,7 +284,7 @@ def go(fn, *args, **kwargs):
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #2235adc3
+# %% ../nbs/06_proc.ipynb #4b39048d
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -367,7 +367,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #a7358c3d
+# %% ../nbs/06_proc.ipynb #be079ed9
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -453,7 +453,7 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #a6daec20
+# %% ../nbs/06_proc.ipynb #49444929
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
@@ -463,6 +463,7 @@ class Sema:
 
 def semacquire(s):
     "Take a unit of `s`, parking with reason `semacquire` until one is released."
+    checkpreempt()   # a preemption point, as every Go function prologue is
     if s.count > 0:
         s.count -= 1
         return
@@ -472,10 +473,11 @@ def semacquire(s):
 
 def semrelease(s):
     "Release a unit of `s`: straight to the oldest waiter if there is one."
+    checkpreempt()
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #90c8eb1e
+# %% ../nbs/06_proc.ipynb #ac8d400e
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -558,7 +560,7 @@ def schedule(mp):
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #c84b0d1e
+# %% ../nbs/06_proc.ipynb #f6fe27ec
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -608,7 +610,7 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #49b36a10
+# %% ../nbs/06_proc.ipynb #82c426cc
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",

@@ -49,10 +49,13 @@ def test_echo_1000_concurrent_clients(gorun, fd_baseline, nofile):
         l = net.listen("tcp", "0.0.0.0:0")   # the seed listens on 0.0.0.0:9009; a free port here
         port = l.addr().Port
         server_done = Sema()
+        barrier = Sema()
 
         def handle(conn):                     # the seed's per-connection goroutine, echoing
             stats["active"] += 1
             stats["max_active"] = max(stats["max_active"], stats["active"])
+            if stats["active"] == NCLIENTS:   # every connection is accepted: let the clients talk
+                for _ in range(NCLIENTS): semrelease(barrier)
             try:
                 buf = bytearray(4096)
                 while True:
@@ -79,18 +82,12 @@ def test_echo_1000_concurrent_clients(gorun, fd_baseline, nofile):
 
         gonb.go(accept_loop)
 
-        arrived = [0]
-        barrier = Sema()
         clients_done = Sema()
 
         def client(i):
             c = net.dial("tcp", f"127.0.0.1:{port}")
             try:
-                arrived[0] += 1                          # wait until all clients are connected
-                if arrived[0] == NCLIENTS:
-                    for _ in range(NCLIENTS - 1): semrelease(barrier)
-                else:
-                    semacquire(barrier)
+                semacquire(barrier)                      # wait until the server holds all 1,000
                 written = []
                 def writer():
                     for payload in plans[i]:
