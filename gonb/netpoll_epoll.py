@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['netpollEventBuffer', 'netpoll_waitms', 'event_mode', 'EpollPoller', 'PollPoller']
 
-# %% ../nbs/05_netpoll_epoll.ipynb #488018e4
+# %% ../nbs/05_netpoll_epoll.ipynb #2de658a2
 import errno as _errno, os, select, threading
 from .runtime import throw
 from .netpoll import netpollready
 
-# %% ../nbs/05_netpoll_epoll.ipynb #81f5022f
+# %% ../nbs/05_netpoll_epoll.ipynb #a9e64729
 def netpoll_waitms(delay):
     "Go's conversion of a netpoll delay in ns to an epoll_wait timeout in ms (-1 blocks)."
     if delay < 0: return -1
@@ -19,7 +19,7 @@ def netpoll_waitms(delay):
     if delay < 1_000_000_000_000_000: return delay // 1_000_000
     return 1_000_000_000   # an arbitrary cap on how long to wait for a timer: ~11.5 days
 
-# %% ../nbs/05_netpoll_epoll.ipynb #eb8fcde2
+# %% ../nbs/05_netpoll_epoll.ipynb #0edb1a81
 _EPOLL_R = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EPOLL_W = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 netpollEventBuffer = 128   # events per epoll_wait, as Go's `var events [128]syscall.EpollEvent`
@@ -105,7 +105,7 @@ class EpollPoller:
         os.close(self.wakefd)
         self.tags.clear()
 
-# %% ../nbs/05_netpoll_epoll.ipynb #45de4e05
+# %% ../nbs/05_netpoll_epoll.ipynb #414589d2
 _POLL_R = select.POLLIN | select.POLLHUP | select.POLLERR
 _POLL_W = select.POLLOUT | select.POLLHUP | select.POLLERR
 

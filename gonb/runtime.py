@@ -5,20 +5,21 @@
 # %% auto #0
 __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitReasonIOWait', 'waitReasonSleep',
            'waitReasonSemacquire', 'waitReasonForceGCIdle', 'gomaxprocs', 'sched', 'G', 'P', 'M', 'schedt', 'nanotime',
-           'RuntimeThrow', 'throw', 'casgstatus', 'runqput', 'runqputslow', 'runqget', 'runqempty', 'globrunqput',
+           'RuntimeThrow', 'throw', 'casgstatus', 'observe', 'runqput', 'runqputslow', 'runqget', 'globrunqput',
            'globrunqget', 'injectglist', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m',
            'goready', 'gosched', 'gosched_m', 'preemptcheck', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer',
            'resettimer', 'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
            'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead',
-           'netpollAdjustWaiters', 'wakeNetPoller', 'findRunnable', 'schedule', 'run', 'raise_panic',
-           'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'print_trace']
+           'netpollAdjustWaiters', 'wakeNetPoller', 'netpollStamp', 'findRunnable', 'schedule', 'run', 'raise_panic',
+           'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop',
+           'busyness', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #dcdbe383
+# %% ../nbs/06_proc.ipynb #2e908f6b
 import functools, heapq, threading, time, traceback
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #57892594
+# %% ../nbs/06_proc.ipynb #96762819
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -37,11 +38,11 @@ waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
-# %% ../nbs/06_proc.ipynb #463e7e3d
+# %% ../nbs/06_proc.ipynb #20a38f4e
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
-                 "result", "panic", "timer", "sleepWhen", "preempt", "system")
+                 "result", "panic", "timer", "sleepWhen", "preempt", "system", "pollt", "readyt")
 
     def __init__(self, goid, fn, args, kwargs):
         self.goid = goid
@@ -55,12 +56,14 @@ class G:
         self.sleepWhen = 0                # when that sleep ends (nanotime)
         self.preempt = False              # sysmon asks it to yield (Go's gp.preempt / stackguard0)
         self.system = False               # a runtime goroutine (forcegc): hidden from the dump
+        self.pollt = 0                    # when the poller saw its fd ready (latency recording only)
+        self.readyt = 0                   # when it last became runnable (latency recording only)
 
     def __repr__(self):
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #c901977f
+# %% ../nbs/06_proc.ipynb #01ad9fcb
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
@@ -100,7 +103,7 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #b2e8fb2e
+# %% ../nbs/06_proc.ipynb #c24e2be5
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
@@ -139,6 +142,10 @@ class schedt:
         self.debug = {}               # GODEBUG settings: schedtrace, scheddetail, asyncpreemptoff
         self.timerseq = 0             # tie-breaker for the timer heaps
         self.trace = None             # list of state transitions while tracing, else None
+        self.latency = None           # wake-up histograms while recording (see latency_start)
+        self.observing = False        # trace or latency on: casgstatus calls observe()
+        self.start = nanotime()       # when this run began
+        self.idle_ns = 0              # time the M spent blocked in netpoll (busyness = the rest)
 
 
 def nanotime():
@@ -148,7 +155,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #270c3279
+# %% ../nbs/06_proc.ipynb #6ab8655a
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -162,11 +169,24 @@ def casgstatus(gp, oldval, newval):
         throw(f"runtime: casgstatus: goroutine {gp.goid} is {gStatusStrings[gp.status]}, "
               f"not {gStatusStrings[oldval]} (wanted {gStatusStrings[newval]})")
     gp.status = newval
-    if sched.trace is not None:
-        sched.trace.append((nanotime(), gp.goid, gStatusStrings[oldval], gStatusStrings[newval],
-                            gp.waitreason if newval == _Gwaiting else ""))
+    if sched.observing: observe(gp, oldval, newval)
 
-# %% ../nbs/06_proc.ipynb #4d48efcd
+
+def observe(gp, oldval, newval):
+    "Record a transition for the trace and the wake-up latency histograms, whichever is on."
+    t = nanotime()
+    if sched.trace is not None:
+        sched.trace.append((t, gp.goid, gStatusStrings[oldval], gStatusStrings[newval],
+                            gp.waitreason if newval == _Gwaiting else ""))
+    lat = sched.latency
+    if lat is None: return
+    if newval == _Grunnable: gp.readyt = t
+    elif newval == _Grunning and gp.readyt:
+        lat["ready_to_run"].record(t - gp.readyt)
+        if gp.pollt: lat["poll_to_run"].record(t - gp.pollt)
+        gp.readyt = gp.pollt = 0
+
+# %% ../nbs/06_proc.ipynb #5f6030ad
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -207,9 +227,6 @@ def runqget(pp):
     return gp, False
 
 
-def runqempty(pp): return pp.runnext is None and pp.runqhead == pp.runqtail
-
-
 def globrunqput(gp):
     "Put `gp` at the tail of the global run queue (proc.go globrunqput)."
     with sched.lock:
@@ -242,7 +259,7 @@ def injectglist(glist, pp):
         sched.runqsize += len(glist)
     if glist: sched.poller.netpollBreak()
 
-# %% ../nbs/06_proc.ipynb #4553c938
+# %% ../nbs/06_proc.ipynb #64a1d493
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -284,7 +301,7 @@ def go(fn, *args, **kwargs):
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #4b39048d
+# %% ../nbs/06_proc.ipynb #d9e35576
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -367,7 +384,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #be079ed9
+# %% ../nbs/06_proc.ipynb #0b3e218e
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -376,8 +393,6 @@ class timer:
         self.when = 0
         self.f, self.arg, self.seq = f, arg, seq
         self.hkey = -1   # key of this timer's live heap entry; -1 when not in the heap
-
-    def active(self): return self.hkey >= 0
 
 
 def resettimer(t, when):
@@ -453,7 +468,7 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #49444929
+# %% ../nbs/06_proc.ipynb #fcf0ddc6
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
@@ -477,7 +492,7 @@ def semrelease(s):
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #ac8d400e
+# %% ../nbs/06_proc.ipynb #8d532ecb
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -499,6 +514,11 @@ def wakeNetPoller(when):
         sched.poller.netpollBreak()
 
 
+def netpollStamp(glist, t):
+    "Latency recording: the poller saw these goroutines' fds ready at `t`."
+    for gp in glist: gp.pollt = t
+
+
 def findRunnable(pp):
     "Find a goroutine to run (proc.go findRunnable); blocks in netpoll when there is none yet."
     while True:
@@ -514,6 +534,7 @@ def findRunnable(pp):
         poller = sched.poller
         if sched.netpollWaiters > 0 and sched.lastpoll != 0:
             glist, delta = poller.netpoll(0)   # non-blocking: cheap, and it may find work at once
+            if sched.latency is not None: netpollStamp(glist, nanotime())
             netpollAdjustWaiters(delta)
             if glist:
                 gp = glist.pop()
@@ -528,10 +549,14 @@ def findRunnable(pp):
             sched.pollUntil = pollUntil
             pp.status, sched.npidle = _Pidle, 1
         delay = -1 if pollUntil == 0 else max(pollUntil - nanotime(), 0)
+        t0 = nanotime()
         glist, delta = poller.netpoll(delay)
+        t1 = nanotime()
+        sched.idle_ns += t1 - t0
+        if sched.latency is not None: netpollStamp(glist, t1)
         with sched.lock:
             sched.pollUntil = 0
-            sched.lastpoll = nanotime()
+            sched.lastpoll = t1
             pp.status, sched.npidle = _Prunning, 0
         if sched.sysmonwait: sched.sysmonnote.set()   # a P is busy again: wake sysmon from deep sleep
         netpollAdjustWaiters(delta)
@@ -560,7 +585,7 @@ def schedule(mp):
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #f6fe27ec
+# %% ../nbs/06_proc.ipynb #08eecd71
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -610,7 +635,7 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #82c426cc
+# %% ../nbs/06_proc.ipynb #d2561c8c
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",
@@ -620,12 +645,67 @@ def goroutines():
 def trace_start():
     "Record every goroutine state transition from now on (see `trace_stop`)."
     sched.trace = []
+    sched.observing = True
 
 
 def trace_stop():
     "Stop recording; return the transitions as (t_ns, goid, from, to, wait reason)."
     tr, sched.trace = sched.trace, None
+    sched.observing = sched.latency is not None
     return tr or []
+
+
+class Histogram:
+    "Nanosecond latencies in log-linear buckets (4 per power of two): cheap to record, mergeable."
+    __slots__ = ("buckets", "count")
+
+    def __init__(self): self.buckets, self.count = {}, 0
+
+    def record(self, ns):
+        b = (max(int(ns), 1).bit_length() - 1) * 4
+        b += ((max(int(ns), 1) << 2) >> (b // 4)) & 3   # the next two bits pick the quarter
+        self.buckets[b] = self.buckets.get(b, 0) + 1
+        self.count += 1
+
+    @staticmethod
+    def bucket_ns(b):
+        "The upper edge of bucket `b`, in ns."
+        return ((4 + b % 4 + 1) << (b // 4)) >> 2
+
+    def percentile(self, q):
+        "The bucket edge under which a fraction `q` of the samples fall (ns); 0 if empty."
+        need, seen = q * self.count, 0
+        for b in sorted(self.buckets):
+            seen += self.buckets[b]
+            if seen >= need: return self.bucket_ns(b)
+        return 0
+
+    def merge(self, other):
+        for b, n in other.buckets.items(): self.buckets[b] = self.buckets.get(b, 0) + n
+        self.count += other.count
+        return self
+
+    def to_dict(self): return {"count": self.count, "buckets": {str(b): n for b, n in sorted(self.buckets.items())}}
+
+
+def latency_start():
+    """Record, for every goroutine wake-up, the time from becoming runnable to running, and for those
+    the network poller woke, from the poller seeing the fd ready to running (off by default)."""
+    sched.latency = {"ready_to_run": Histogram(), "poll_to_run": Histogram()}
+    sched.observing = True
+
+
+def latency_stop():
+    "Stop recording; returns the histograms."
+    lat, sched.latency = sched.latency, None
+    sched.observing = sched.trace is not None
+    return lat
+
+
+def busyness():
+    "How this run has spent its time so far: blocked in netpoll (idle) versus running goroutines."
+    total = nanotime() - sched.start
+    return {"total_ns": total, "idle_ns": sched.idle_ns, "busy": 1 - sched.idle_ns / total if total else 0.0}
 
 
 def print_trace(tr):

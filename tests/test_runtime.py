@@ -239,3 +239,36 @@ def test_goroutine_dump_and_trace():
     transitions = [(g, a, b) for _, g, a, b, _ in tr]
     assert (3, "running", "waiting") in transitions and (3, "waiting", "runnable") in transitions
     assert (3, "running", "dead") in transitions
+
+
+def test_latency_histograms_record_network_wakeups():
+    from gonb import net
+
+    def main():
+        ln = net.listen("tcp", "127.0.0.1:0")
+        c = net.dial("tcp", str(ln.addr()))
+        s = ln.accept()
+        runtime.latency_start()
+        buf = bytearray(8)
+        for _ in range(50):
+            gonb.go(s.write, b"x")
+            c.read(buf)                      # parks, woken by the poller
+        lat = runtime.latency_stop()
+        for x in (c, s, ln): x.close()
+        return lat, runtime.busyness()
+
+    lat, busy = gonb.run(main)
+    assert lat["poll_to_run"].count >= 40
+    assert lat["ready_to_run"].count >= lat["poll_to_run"].count
+    assert 0 < lat["poll_to_run"].percentile(0.5) <= lat["poll_to_run"].percentile(0.99) < 10**9
+    assert sched.latency is None and not sched.observing
+    assert 0 <= busy["busy"] <= 1 and busy["total_ns"] > busy["idle_ns"]
+
+
+def test_histogram_buckets_bound_the_values():
+    h = runtime.Histogram()
+    values = [1, 3, 1000, 1500, 10**6, 123_456_789]
+    for v in values: h.record(v)
+    for b, v in zip(sorted(h.buckets), sorted(values)):
+        assert runtime.Histogram.bucket_ns(b) >= v > runtime.Histogram.bucket_ns(b) * 0.74
+    assert h.percentile(1.0) == runtime.Histogram.bucket_ns(max(h.buckets))
