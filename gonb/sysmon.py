@@ -9,7 +9,7 @@ __all__ = ['forcePreemptNS', 'forcegcperiod', 'sysmonPollNS', 'sysmonEnabled', '
            'forcegchelper', 'forcegc_due', 'schedtrace', 'sysmon', 'deep_sleep', 'sysmon_netpoll', 'sysmonStart',
            'sysmonStop']
 
-# %% ../nbs/03_sysmon.ipynb #9efeb7e0
+# %% ../nbs/03_sysmon.ipynb #1ef3fa55
 import gc, os, signal, sys, threading, time
 from collections import deque
 from greenlet import getcurrent
@@ -19,7 +19,7 @@ from .runtime import (sched, casgstatus, mcall, getg, preemptcheck, gopreempt_m,
                           _Grunning, _Grunnable, _Gsyscall, _Gwaiting, _Pidle, _Prunning, _Psyscall,
                           waitReasonForceGCIdle)
 
-# %% ../nbs/03_sysmon.ipynb #17132de0
+# %% ../nbs/03_sysmon.ipynb #97aa12d6
 forcePreemptNS = 10_000_000        # a goroutine may run this long before sysmon preempts it
 forcegcperiod = 120 * 10**9        # force a collection when none has run for this long (2 minutes)
 sysmonPollNS = 10_000_000          # poll the network when nobody has for this long
@@ -36,7 +36,7 @@ def parse_godebug(s):
             out[k.strip()] = int(v)
     return out
 
-# %% ../nbs/03_sysmon.ipynb #f84e49c5
+# %% ../nbs/03_sysmon.ipynb #bfd91e52
 def isAsyncSafePoint(frame):
     "True if no gonb frame lies between `frame` and the goroutine's entry (signal_unix.go, in spirit)."
     f = frame
@@ -65,7 +65,7 @@ def preemptone(pp):
     if sched.asyncpreempt: signal.pthread_kill(mp.procid, signal.SIGURG)   # preemptM
     return True
 
-# %% ../nbs/03_sysmon.ipynb #971dd38b
+# %% ../nbs/03_sysmon.ipynb #8773c2ff
 class sysCall:
     "One blocking call made through gonb.syscall."
     __slots__ = ("fn", "args", "gp", "gen", "lock", "wake", "done", "handedoff", "parked",
@@ -179,7 +179,7 @@ def syscall(fn, *args):
     if call.exc is not None: raise call.exc
     return call.result
 
-# %% ../nbs/03_sysmon.ipynb #6fc5ecf5
+# %% ../nbs/03_sysmon.ipynb #70ea9d2c
 class sysmontick:
     "What sysmon last saw of the P (runtime2.go sysmontick)."
     def __init__(self): self.schedtick = self.schedwhen = self.syscalltick = self.syscallwhen = 0
@@ -201,7 +201,7 @@ def retake(now, pd):
         return 1 if handoffp(pp) else 0
     return 0
 
-# %% ../nbs/03_sysmon.ipynb #de2cf6d1
+# %% ../nbs/03_sysmon.ipynb #10d3316f
 class forcegcstate:
     "Go's forcegc: the helper goroutine and whether it is parked."
     g = None
@@ -226,7 +226,7 @@ def forcegc_due(now):
     forcegcstate.idle = False
     injectglist([forcegcstate.g], None)
 
-# %% ../nbs/03_sysmon.ipynb #9f5d25af
+# %% ../nbs/03_sysmon.ipynb #b531e245
 def schedtrace(detail, start):
     "Print Go's SCHED line (proc.go schedtrace)."
     pp, mp = sched.p0, sched.m0
@@ -244,7 +244,7 @@ def schedtrace(detail, start):
         reason = f"({gp.waitreason})" if gp.status == _Gwaiting else "()"
         print(f"  G{gp.goid}: status={gp.status}{reason} m={0 if gp is curg else -1}", flush=True)
 
-# %% ../nbs/03_sysmon.ipynb #5cc00f60
+# %% ../nbs/03_sysmon.ipynb #dbe0556f
 sysmonlog = None   # set to a list to record (nanotime, sleep µs) for every round
 
 
