@@ -7,7 +7,7 @@ __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask'
            'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'FD', 'accept',
            'read', 'write', 'destroy', 'close', 'setsockopt', 'shutdown', 'setDeadlineImpl']
 
-# %% ../nbs/04_read_write.ipynb #cfeb6b27
+# %% ../nbs/04_read_write.ipynb #cd701221
 import errno as _errno, socket
 from . import runtime
 from .runtime import Sema, semacquire, semrelease, throw
@@ -18,7 +18,7 @@ from .netpoll import (poll_runtime_pollWait, poll_runtime_pollReset, poll_runtim
 from .io import (EOF, ErrUnexpectedEOF, ErrDeadlineExceeded, ErrNotPollable, errClosing,
                      NewSyscallError)
 
-# %% ../nbs/04_read_write.ipynb #4206f187
+# %% ../nbs/04_read_write.ipynb #11e331ac
 mutexClosed  = 1 << 0
 mutexRLock   = 1 << 1
 mutexWLock   = 1 << 2
@@ -94,7 +94,7 @@ class fdMutex:
         if old & mask: semrelease(sema)
         return new & (mutexClosed | mutexRefMask) == mutexClosed
 
-# %% ../nbs/04_read_write.ipynb #bf99fad3
+# %% ../nbs/04_read_write.ipynb #bf14a421
 def _accept(sock):
     "accept4(2) on a listening socket: (new fd, peer address). CPython adds SOCK_CLOEXEC."
     return sock._accept()
@@ -170,7 +170,7 @@ class FD:
     def writeUnlock(self):
         if self.fdmu.rwunlock(False): self.destroy()
 
-# %% ../nbs/04_read_write.ipynb #2d8146ff
+# %% ../nbs/04_read_write.ipynb #da264153
 def accept(self):
     "Accept a connection: (new socket, peer address) (fd_unix.go FD.Accept)."
     self.readLock()
@@ -196,7 +196,7 @@ def accept(self):
 
 FD.accept = accept
 
-# %% ../nbs/04_read_write.ipynb #7b496e1c
+# %% ../nbs/04_read_write.ipynb #60450c79
 def read(self, p):
     "Read into the writable buffer `p`; returns n > 0, raises io.EOF at end of stream (FD.Read)."
     self.readLock()
@@ -221,7 +221,7 @@ def read(self, p):
 
 FD.read = read
 
-# %% ../nbs/04_read_write.ipynb #07df042d
+# %% ../nbs/04_read_write.ipynb #b4200a72
 def write(self, p):
     "Write all of `p`; returns len(p) (FD.Write). On error, the bytes written so far are in `err.written`."
     self.writeLock()
@@ -259,7 +259,7 @@ def write(self, p):
 
 FD.write = write
 
-# %% ../nbs/04_read_write.ipynb #4c663799
+# %% ../nbs/04_read_write.ipynb #7d5d428b
 def destroy(self):
     "Unregister and free the poll descriptor, then close the fd (FD.destroy)."
     if self.pd is not None:
@@ -281,7 +281,7 @@ def close(self):
 
 FD.destroy, FD.close = destroy, close
 
-# %% ../nbs/04_read_write.ipynb #813651d7
+# %% ../nbs/04_read_write.ipynb #0826a607
 def setsockopt(self, level, name, value):
     "setsockopt(2) under a reference (FD.SetsockoptInt and friends)."
     self.incref()
@@ -299,7 +299,7 @@ def shutdown(self, how):
 
 FD.setsockopt, FD.shutdown = setsockopt, shutdown
 
-# %% ../nbs/04_read_write.ipynb #2cc167df
+# %% ../nbs/04_read_write.ipynb #e29c444d
 def setDeadlineImpl(self, t, mode):
     "Set the deadline of `mode` ('r', 'w', 'rw') to absolute time `t` (seconds, gonb.now() clock)."
     if t is None: d = 0

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['netpollEventBuffer', 'netpoll_waitms', 'event_mode', 'EpollPoller', 'PollPoller']
 
-# %% ../nbs/05_netpoll_epoll.ipynb #2de658a2
-import errno as _errno, os, select, threading
+# %% ../nbs/05_netpoll_epoll.ipynb #26f2ab47
+import os, select, threading
 from .runtime import throw
 from .netpoll import netpollready
 
-# %% ../nbs/05_netpoll_epoll.ipynb #a9e64729
+# %% ../nbs/05_netpoll_epoll.ipynb #6ba7dfea
 def netpoll_waitms(delay):
     "Go's conversion of a netpoll delay in ns to an epoll_wait timeout in ms (-1 blocks)."
     if delay < 0: return -1
@@ -19,7 +19,7 @@ def netpoll_waitms(delay):
     if delay < 1_000_000_000_000_000: return delay // 1_000_000
     return 1_000_000_000   # an arbitrary cap on how long to wait for a timer: ~11.5 days
 
-# %% ../nbs/05_netpoll_epoll.ipynb #0edb1a81
+# %% ../nbs/05_netpoll_epoll.ipynb #cd0e7b77
 _EPOLL_R = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EPOLL_W = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 netpollEventBuffer = 128   # events per epoll_wait, as Go's `var events [128]syscall.EpollEvent`
@@ -41,26 +41,29 @@ class EpollPoller:
         self.epfd.register(self.wakefd, select.EPOLLIN)
         self.wakeSig = False                               # netpollWakeSig: a break is in flight
         self.tags = {}                                     # fd -> (pd, pd.fdseq at netpollopen)
+        # Go's tag travels inside the event; gonb's sits in `tags`, so a non-blocking poll (sysmon's,
+        # on its own thread) resolves its events under this lock, which open and close take too:
+        # no event is looked up against a registration made or dropped after epoll_wait saw it.
+        self.lock = threading.Lock()
 
     def netpollopen(self, fd, pd):
         "Register `fd` once, edge-triggered for both directions; return an errno (0 on success)."
-        # The tag goes in first: the kernel may report an already-ready fd the moment it is added,
-        # to sysmon's poll on another thread, and an edge-triggered event dropped for want of a tag
-        # never comes back (Go writes the tag into the same epoll_ctl call).
-        self.tags[fd] = (pd, pd.fdseq)
-        try:
-            self.epfd.register(fd, select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET)
-        except OSError as e:
-            del self.tags[fd]
-            return e.errno
-        return 0
+        with self.lock:
+            self.tags[fd] = (pd, pd.fdseq)
+            try:
+                self.epfd.register(fd, select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET)
+            except OSError as e:
+                del self.tags[fd]
+                return e.errno
+            return 0
 
     def netpollclose(self, fd):
         "EPOLL_CTL_DEL; returns an errno."
-        self.tags.pop(fd, None)
-        try: self.epfd.unregister(fd)
-        except OSError as e: return e.errno
-        return 0
+        with self.lock:
+            self.tags.pop(fd, None)
+            try: self.epfd.unregister(fd)
+            except OSError as e: return e.errno
+            return 0
 
     def netpollIsPollDescriptor(self, fd): return fd in (self.epfd.fileno(), self.wakefd)
 
@@ -73,6 +76,10 @@ class EpollPoller:
 
     def netpoll(self, delay):
         "Poll for ready fds; returns (goroutines to run, waiter delta) (netpoll_epoll.go netpoll)."
+        if delay != 0: return self.netpoll_locked(delay)   # only the M blocks, and it is not opening
+        with self.lock: return self.netpoll_locked(0)
+
+    def netpoll_locked(self, delay):
         waitms = netpoll_waitms(delay)
         while True:
             try:
@@ -105,7 +112,7 @@ class EpollPoller:
         os.close(self.wakefd)
         self.tags.clear()
 
-# %% ../nbs/05_netpoll_epoll.ipynb #414589d2
+# %% ../nbs/05_netpoll_epoll.ipynb #e4787f94
 _POLL_R = select.POLLIN | select.POLLHUP | select.POLLERR
 _POLL_W = select.POLLOUT | select.POLLHUP | select.POLLERR
 
@@ -123,24 +130,28 @@ class PollPoller:
         self.armed = {}    # fd -> poll event mask currently registered (0: not registered)
         self.lock = threading.Lock()   # one poll() at a time: CPython's poll objects refuse two
 
+    # open, close and arm take the lock too: sysmon's poll may be disarming on its own thread.
     def netpollopen(self, fd, pd):
-        self.tags[fd] = (pd, pd.fdseq)
-        self.armed[fd] = 0
-        return 0
+        with self.lock:
+            self.tags[fd] = (pd, pd.fdseq)
+            self.armed[fd] = 0
+            return 0
 
     def netpollclose(self, fd):
-        self.tags.pop(fd, None)
-        if self.armed.pop(fd, 0): self.p.unregister(fd)
-        return 0
+        with self.lock:
+            self.tags.pop(fd, None)
+            if self.armed.pop(fd, 0): self.p.unregister(fd)
+            return 0
 
     def netpollarm(self, pd, mode):
         "Ask for one notification in `mode` for pd's fd."
-        mask = self.armed[pd.fd] | (select.POLLIN if mode == "r" else select.POLLOUT)
-        self.p.register(pd.fd, mask)   # register on a registered fd modifies it
-        self.armed[pd.fd] = mask
+        with self.lock:
+            mask = self.armed[pd.fd] | (select.POLLIN if mode == "r" else select.POLLOUT)
+            self.p.register(pd.fd, mask)   # register on a registered fd modifies it
+            self.armed[pd.fd] = mask
 
     def disarm(self, fd, mode):
-        "Forget the interest `netpoll` just reported, so a level stays reported once."
+        "Forget the interest `netpoll` just reported, so a level stays reported once (lock held)."
         mask = self.armed[fd] & ~((select.POLLIN if "r" in mode else 0) | (select.POLLOUT if "w" in mode else 0))
         if mask: self.p.register(fd, mask)
         else: self.p.unregister(fd)

@@ -6,20 +6,19 @@
 __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitReasonIOWait', 'waitReasonSleep',
            'waitReasonSemacquire', 'waitReasonForceGCIdle', 'gomaxprocs', 'sched', 'G', 'P', 'M', 'schedt', 'nanotime',
            'RuntimeThrow', 'throw', 'casgstatus', 'observe', 'runqput', 'runqputslow', 'runqget', 'globrunqput',
-           'globrunqget', 'injectglist', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m',
-           'goready', 'gosched', 'gosched_m', 'preemptcheck', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer',
-           'resettimer', 'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
-           'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead',
-           'netpollAdjustWaiters', 'wakeNetPoller', 'netpollStamp', 'findRunnable', 'schedule', 'run', 'raise_panic',
-           'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop',
-           'busyness', 'print_trace']
+           'globrunqget', 'injectglist', 'globrunqputbatch', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark',
+           'park_m', 'goready', 'gosched', 'gosched_m', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer', 'resettimer',
+           'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady', 'resetForSleep',
+           'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead', 'netpollAdjustWaiters',
+           'netpollStamp', 'findRunnable', 'schedule', 'run', 'raise_panic', 'unwind_goroutines', 'goroutines',
+           'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #2e908f6b
-import functools, heapq, threading, time, traceback
+# %% ../nbs/06_proc.ipynb #60e848be
+import heapq, threading, time
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #96762819
+# %% ../nbs/06_proc.ipynb #8c3ecf2e
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -38,7 +37,7 @@ waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
-# %% ../nbs/06_proc.ipynb #20a38f4e
+# %% ../nbs/06_proc.ipynb #564d6369
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
@@ -63,7 +62,7 @@ class G:
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #01ad9fcb
+# %% ../nbs/06_proc.ipynb #42a5ed14
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
@@ -103,7 +102,7 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #c24e2be5
+# %% ../nbs/06_proc.ipynb #afa78160
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
@@ -126,10 +125,10 @@ class schedt:
         self.exiting = False          # run() is unwinding leftover goroutines
         self.panicked = None          # the G whose uncaught exception ends the program
         self.lastpoll = nanotime()    # time of the last netpoll; 0 while blocked in netpoll
-        self.pollUntil = 0            # when the blocked netpoll will wake by itself; 0 if it will not
         self.poller = None            # the platform poller (chapter 05), made by netpollGenericInit
         self.netpollWaiters = 0       # goroutines parked in netpollblock (Go 1.22 netpollWaiters)
         self.npidle = 0               # idle Ps: 1 while the M is blocked in netpoll
+        self.fatal = None             # an exception that killed sysmon; run() ends with it
         self.nsyscall = 0             # goroutines handed off in blocking syscalls (chapter 03)
         self.sysmon = None            # the sysmon thread's handle (chapter 03)
         self.sysmonstop = False       # run() is ending: sysmon must return
@@ -138,6 +137,7 @@ class schedt:
         self.oldsigurg = None         # the SIGURG handler to restore when run() ends
         self.oldswitch = None         # the GIL switch interval to restore when run() ends
         self.sysmonwait = False       # sysmon is in its deep sleep on sysmonnote
+        self.syscallWake = False      # ... and entersyscall woke it from there
         self.sysmonnote = threading.Event()
         self.debug = {}               # GODEBUG settings: schedtrace, scheddetail, asyncpreemptoff
         self.timerseq = 0             # tie-breaker for the timer heaps
@@ -155,7 +155,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #6ab8655a
+# %% ../nbs/06_proc.ipynb #627a387e
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -186,7 +186,7 @@ def observe(gp, oldval, newval):
         if gp.pollt: lat["poll_to_run"].record(t - gp.pollt)
         gp.readyt = gp.pollt = 0
 
-# %% ../nbs/06_proc.ipynb #5f6030ad
+# %% ../nbs/06_proc.ipynb #83ee165c
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -254,12 +254,18 @@ def injectglist(glist, pp):
     if pp is not None:
         for gp in glist: runqput(pp, gp, False)
         return
+    globrunqputbatch(glist)
+
+
+def globrunqputbatch(glist):
+    "From another thread: queue `glist` globally; wake the M if it is blocked in netpoll (lastpoll 0)."
     with sched.lock:
         sched.runq.extend(glist)
         sched.runqsize += len(glist)
-    if glist: sched.poller.netpollBreak()
+        blocked = sched.lastpoll == 0   # read under the lock the M takes before it blocks
+    if glist and blocked: sched.poller.netpollBreak()
 
-# %% ../nbs/06_proc.ipynb #64a1d493
+# %% ../nbs/06_proc.ipynb #1fb8bb6a
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -297,11 +303,12 @@ def newproc(fn, args, kwargs, next=True):
 
 def go(fn, *args, **kwargs):
     "Start `fn(*args, **kwargs)` as a new goroutine and return its `G` (Go's `go` statement)."
-    preemptcheck(getg())
+    getg()
+    checkpreempt()
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #d9e35576
+# %% ../nbs/06_proc.ipynb #779fb33e
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -321,6 +328,7 @@ def park_m(gp):
     "Runs on g0 (proc.go park_m): park `gp`, then run unlockf; a False answer resumes `gp` at once."
     mp = sched.m0
     casgstatus(gp, _Grunning, _Gwaiting)
+    gp.preempt = False   # it is stopping anyway; a stale request must not fire when it next runs
     fn, lock = mp.waitunlockf, mp.waitlock
     mp.waitunlockf = mp.waitlock = None
     if fn is not None and not fn(gp, lock):
@@ -349,19 +357,15 @@ def gosched_m(gp):
     return None
 
 
-def preemptcheck(gp):
-    """Go's stackguard0 check, made at gonb's API calls (go, sleep, conn.read, ...): a goroutine that
-    sysmon asked to stop yields here, at a point where it holds no runtime state (chapter 03)."""
-    if gp.preempt:
-        gp.preempt = False
-        mcall(gopreempt_m)
-
-
 def checkpreempt():
-    "preemptcheck for API calls that do not otherwise need getg (conn.read, conn.write, accept)."
+    """Go's stackguard0 check, made at gonb's API calls (go, sleep, conn.read, semacquire, ...): a
+    goroutine that sysmon asked to stop yields here, where it holds no runtime state (chapter 03).
+    Not while run() unwinds: g0 is gone by then."""
     mp = sched.m0
     gp = mp.curg if mp is not None else None
-    if gp is not None and gp.preempt and getcurrent() is gp.glet: preemptcheck(gp)
+    if gp is not None and gp.preempt and not sched.exiting and getcurrent() is gp.glet:
+        gp.preempt = False
+        mcall(gopreempt_m)
 
 
 def gopreempt_m(gp):
@@ -384,7 +388,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #0b3e218e
+# %% ../nbs/06_proc.ipynb #57f92c94
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -403,8 +407,7 @@ def resettimer(t, when):
     t.when, t.hkey = when, sched.timerseq
     heapq.heappush(pp.timers, (when, t.hkey, t))
     if len(pp.timers) > 64 and len(pp.timers) - pp.ntimers > len(pp.timers) // 4:
-        clearDeletedTimers(pp)   # Go's threshold: more than a quarter of the heap is dead
-    wakeNetPoller(when)
+        clearDeletedTimers(pp)   # Go's quarter; the 64 below which it never bothers is gonb's
 
 
 def stoptimer(t):
@@ -423,14 +426,14 @@ def nextTimerWhen(pp):
 
 
 def clearDeletedTimers(pp):
-    "Drop the heap entries of stopped and reset timers, in place (proc.go clearDeletedTimers)."
+    "Drop the heap entries of stopped and reset timers, in place (time.go clearDeletedTimers, Go 1.14-1.22)."
     h = pp.timers
     h[:] = [e for e in h if e[2].hkey == e[1]]
     heapq.heapify(h)
 
 
 def checkTimers(pp, now):
-    "Run every timer due at `now` (proc.go checkTimers); they may ready goroutines."
+    "Run every timer due at `now` (proc.go checkTimers; Go 1.23's timers.check); they may ready goroutines."
     h = pp.timers
     while h and h[0][0] <= now:
         when, key, t = heapq.heappop(h)
@@ -454,10 +457,10 @@ def resetForSleep(gp, _):
 def sleep(seconds):
     "Pause the current goroutine for at least `seconds` (Go's time.Sleep); zero or less returns at once."
     gp = getg()
-    preemptcheck(gp)
+    checkpreempt()
     if not isinstance(seconds, (int, float)):
         raise TypeError(f"gonb.sleep: seconds must be a number, not {type(seconds).__name__}")
-    ns = int(seconds * 1e9)   # int(), not round: a float second count is never shortened upward
+    ns = int(seconds * 1e9)
     if ns <= 0: return
     if gp.timer is None: gp.timer = timer(goroutineReady, gp)
     gp.sleepWhen = nanotime() + ns
@@ -468,7 +471,7 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #fcf0ddc6
+# %% ../nbs/06_proc.ipynb #bff1820e
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
@@ -492,7 +495,7 @@ def semrelease(s):
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #8d532ecb
+# %% ../nbs/06_proc.ipynb #5fe6eaf7
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -508,12 +511,6 @@ def netpollAdjustWaiters(delta):
         with sched.netpollLock: sched.netpollWaiters += delta
 
 
-def wakeNetPoller(when):
-    "A timer due at `when` was added: break a blocked netpoll that would sleep past it (proc.go)."
-    if sched.lastpoll == 0 and (sched.pollUntil == 0 or when < sched.pollUntil) and sched.poller:
-        sched.poller.netpollBreak()
-
-
 def netpollStamp(glist, t):
     "Latency recording: the poller saw these goroutines' fds ready at `t`."
     for gp in glist: gp.pollt = t
@@ -522,6 +519,7 @@ def netpollStamp(glist, t):
 def findRunnable(pp):
     "Find a goroutine to run (proc.go findRunnable); blocks in netpoll when there is none yet."
     while True:
+        if sched.fatal is not None: raise sched.fatal   # sysmon died: Go's throw is fatal too
         checkTimers(pp, nanotime())
         if pp.schedtick % 61 == 0 and sched.runqsize > 0:
             gp = globrunqget(pp, 1)
@@ -542,11 +540,10 @@ def findRunnable(pp):
                 casgstatus(gp, _Gwaiting, _Grunnable)
                 return gp, False
         pollUntil = nextTimerWhen(pp)
-        if sched.netpollWaiters == 0 and pollUntil == 0 and sched.nsyscall == 0: checkdead()
         with sched.lock:
-            if sched.runqsize: continue        # sysmon injected work meanwhile
+            if sched.runqsize: continue        # sysmon or a syscall's return queued work meanwhile
+            if sched.netpollWaiters == 0 and pollUntil == 0 and sched.nsyscall == 0: checkdead()
             sched.lastpoll = 0                 # we own the blocking poll now
-            sched.pollUntil = pollUntil
             pp.status, sched.npidle = _Pidle, 1
         delay = -1 if pollUntil == 0 else max(pollUntil - nanotime(), 0)
         t0 = nanotime()
@@ -555,7 +552,6 @@ def findRunnable(pp):
         sched.idle_ns += t1 - t0
         if sched.latency is not None: netpollStamp(glist, t1)
         with sched.lock:
-            sched.pollUntil = 0
             sched.lastpoll = t1
             pp.status, sched.npidle = _Prunning, 0
         if sched.sysmonwait: sched.sysmonnote.set()   # a P is busy again: wake sysmon from deep sleep
@@ -585,7 +581,7 @@ def schedule(mp):
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #08eecd71
+# %% ../nbs/06_proc.ipynb #23e5e144
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -635,7 +631,7 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #d2561c8c
+# %% ../nbs/06_proc.ipynb #b3d4b0cf
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",
