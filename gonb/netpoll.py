@@ -7,13 +7,13 @@ __all__ = ['netpollcheckerr', 'netpollblockcommit', 'netpollblock', 'netpollunbl
            'poll_runtime_pollReset', 'poll_runtime_pollUnblock', 'poll_runtime_pollSetDeadline', 'arm_deadline',
            'netpolldeadlineimpl', 'netpollDeadline', 'netpollReadDeadline', 'netpollWriteDeadline']
 
-# %% ../nbs/02_netpollblock.ipynb #f8fe01c0
+# %% ../nbs/02_netpollblock.ipynb #31c4d405
 from . import runtime
 from .runtime import sched, throw, gopark, goready, waitReasonIOWait, netpollAdjustWaiters
 from .pollcache import (pdNil, pdReady, pdWait, pollNoError, pollErrClosing, pollErrTimeout,
                             pollErrNotPollable)
 
-# %% ../nbs/02_netpollblock.ipynb #99e7595b
+# %% ../nbs/02_netpollblock.ipynb #c1133d53
 def netpollcheckerr(pd, mode):
     "The error a wait on `pd` in `mode` ('r' or 'w') must return now, or pollNoError."
     if pd.closing: return pollErrClosing
@@ -21,7 +21,7 @@ def netpollcheckerr(pd, mode):
     if mode == "r" and pd.everr: return pollErrNotPollable
     return pollNoError
 
-# %% ../nbs/02_netpollblock.ipynb #d4c39907
+# %% ../nbs/02_netpollblock.ipynb #b5d919ea
 def netpollblockcommit(gp, gpp):
     "gopark's unlockf: publish the parked G in rg/wg unless readiness already arrived (CAS pdWait → G)."
     pd, field = gpp
@@ -50,7 +50,7 @@ def netpollblock(pd, mode, waitio):
     if type(old) is not int: throw("runtime: corrupted polldesc")
     return old == pdReady
 
-# %% ../nbs/02_netpollblock.ipynb #21b8e65d
+# %% ../nbs/02_netpollblock.ipynb #344d4cbf
 def netpollunblock(pd, mode, ioready):
     "Clear or signal rg/wg; returns (goroutine to ready or None, waiter delta) (netpoll.go)."
     field = "rg" if mode == "r" else "wg"
@@ -76,7 +76,7 @@ def netpollready(toRun, pd, mode):
         if wg is not None: toRun.append(wg)
     return delta
 
-# %% ../nbs/02_netpollblock.ipynb #2e45e36d
+# %% ../nbs/02_netpollblock.ipynb #908080f3
 def poll_runtime_pollWait(pd, mode):
     "Block until `pd` is ready for `mode`; returns a poll error code (netpoll.go poll_runtime_pollWait)."
     errcode = netpollcheckerr(pd, mode)
@@ -95,7 +95,7 @@ def poll_runtime_pollReset(pd, mode):
     setattr(pd, "rg" if mode == "r" else "wg", pdNil)
     return pollNoError
 
-# %% ../nbs/02_netpollblock.ipynb #925e461c
+# %% ../nbs/02_netpollblock.ipynb #2f517f98
 def poll_runtime_pollUnblock(pd):
     "Mark `pd` closing and wake its waiters (netpoll.go poll_runtime_pollUnblock)."
     if pd.closing: throw("runtime: unblock on closing polldesc")
@@ -114,7 +114,7 @@ def poll_runtime_pollUnblock(pd):
     if wg is not None: goready(wg)
     netpollAdjustWaiters(d1 + d2)
 
-# %% ../nbs/02_netpollblock.ipynb #461efd74
+# %% ../nbs/02_netpollblock.ipynb #781b60d2
 def poll_runtime_pollSetDeadline(pd, d, mode):
     "Set the read ('r'), write ('w') or both ('rw') deadline `d` ns from now (netpoll.go)."
     if pd.closing: return
