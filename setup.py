@@ -36,6 +36,7 @@ if lic[2] and int(setuptools.__version__.split('.')[0]) >= 77:
 else:
     lic_kw, lic_classifiers = {'license': lic[0]}, (['License :: ' + lic[1]] if lic[1] else [])
 dev_requirements = shlex.split(cfg.get('dev_requirements') or '')
+bench_requirements = shlex.split(cfg.get('bench_requirements') or '')
 
 package_data = dict()
 pkg_data = cfg.get('package_data', None)
@@ -57,7 +58,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'dev': dev_requirements, 'bench': bench_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=long_description,

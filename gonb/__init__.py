@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #f600c35b
+# %% ../nbs/index.ipynb #e07dcec8
 from .runtime import run, go, gosched, sleep, now, Deadlock, goroutines
 from .sysmon import syscall
 from .io import EOF, ErrDeadlineExceeded

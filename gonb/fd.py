@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask', 'mutexRWait', 'mutexRMask', 'mutexWWait',
            'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'FD', 'accept',
-           'read', 'write', 'destroy', 'close', 'setsockopt', 'shutdown', 'setDeadlineImpl']
+           'read', 'write', 'destroy', 'close', 'close_stale', 'setsockopt', 'shutdown', 'setDeadlineImpl']
 
-# %% ../nbs/04_read_write.ipynb #cd701221
+# %% ../nbs/04_read_write.ipynb #099b9413
 import errno as _errno, socket
 from . import runtime
-from .runtime import Sema, semacquire, semrelease, throw
+from .runtime import Sema, semacquire, semrelease, throw, sched
 from .pollcache import (poll_runtime_pollServerInit, poll_runtime_pollOpen, poll_runtime_pollClose,
                             pollNoError, pollErrClosing, pollErrTimeout, pollErrNotPollable)
 from .netpoll import (poll_runtime_pollWait, poll_runtime_pollReset, poll_runtime_pollUnblock,
@@ -18,7 +18,7 @@ from .netpoll import (poll_runtime_pollWait, poll_runtime_pollReset, poll_runtim
 from .io import (EOF, ErrUnexpectedEOF, ErrDeadlineExceeded, ErrNotPollable, errClosing,
                      NewSyscallError)
 
-# %% ../nbs/04_read_write.ipynb #11e331ac
+# %% ../nbs/04_read_write.ipynb #cdaad672
 mutexClosed  = 1 << 0
 mutexRLock   = 1 << 1
 mutexWLock   = 1 << 2
@@ -67,6 +67,11 @@ class fdMutex:
 
     def rwlock(self, read):
         "Take the read or write lock (and a reference), parking while another holds it; False if closed."
+        old = self.state
+        bit = mutexRLock if read else mutexWLock
+        if old & (mutexClosed | bit) == 0 and (old + mutexRef) & mutexRefMask:   # open and free: take it
+            self.state = (old | bit) + mutexRef
+            return True
         bit, wait, mask, sema = ((mutexRLock, mutexRWait, mutexRMask, self.rsema) if read
                                  else (mutexWLock, mutexWWait, mutexWMask, self.wsema))
         while True:
@@ -84,6 +89,13 @@ class fdMutex:
 
     def rwunlock(self, read):
         "Release the lock and its reference, waking one waiter; True if the fd must now be destroyed."
+        old = self.state
+        if read and old & (mutexRLock | mutexRMask | mutexClosed) == mutexRLock and old & mutexRefMask:
+            self.state = (old & ~mutexRLock) - mutexRef   # the common case: no waiter, not closed
+            return False
+        if not read and old & (mutexWLock | mutexWMask | mutexClosed) == mutexWLock and old & mutexRefMask:
+            self.state = (old & ~mutexWLock) - mutexRef
+            return False
         bit, wait, mask, sema = ((mutexRLock, mutexRWait, mutexRMask, self.rsema) if read
                                  else (mutexWLock, mutexWWait, mutexWMask, self.wsema))
         old = self.state
@@ -94,7 +106,7 @@ class fdMutex:
         if old & mask: semrelease(sema)
         return new & (mutexClosed | mutexRefMask) == mutexClosed
 
-# %% ../nbs/04_read_write.ipynb #bf14a421
+# %% ../nbs/04_read_write.ipynb #1c09a0f7
 def _accept(sock):
     "accept4(2) on a listening socket: (new fd, peer address). CPython adds SOCK_CLOEXEC."
     return sock._accept()
@@ -128,13 +140,22 @@ class FD:
         self.fdmu = fdMutex()
         self.csema = Sema()              # Close waits here until the last reference destroys the fd
         self.pd = None                   # runtime pollDesc (runtimeCtx); None if not pollable
+        self.gen = None                  # the gonb.run whose poller it is registered with
 
     def init(self):
         "Register with the network poller (FD.Init → pollDesc.init)."
         poll_runtime_pollServerInit()
         pd, errno = poll_runtime_pollOpen(self.Sysfd)
         if errno: raise OSError(errno, f"{_errno.errorcode.get(errno, errno)}")
-        self.pd = pd
+        self.pd, self.gen = pd, sched.generation
+
+    def stale(self):
+        "Registered by a gonb.run that has ended: its poller, and every waiter, are gone."
+        return self.gen is not None and self.gen != sched.generation
+
+    def check_run(self):
+        if self.stale():
+            raise RuntimeError("gonb: this connection belongs to a gonb.run that has ended; it can only be closed")
 
     def prepare(self, mode):
         "Check for close/deadline and forget stale readiness before an operation (pollDesc.prepare)."
@@ -153,24 +174,27 @@ class FD:
     # References and locks around every call (fd_mutex.go): an error once the fd is closed, and
     # whoever drops the last reference of a closed fd destroys it.
     def incref(self):
+        self.check_run()
         if not self.fdmu.incref(): raise errClosing(self.isFile)
 
     def decref(self):
         if self.fdmu.decref(): self.destroy()
 
     def readLock(self):
+        self.check_run()
         if not self.fdmu.rwlock(True): raise errClosing(self.isFile)
 
     def readUnlock(self):
         if self.fdmu.rwunlock(True): self.destroy()
 
     def writeLock(self):
+        self.check_run()
         if not self.fdmu.rwlock(False): raise errClosing(self.isFile)
 
     def writeUnlock(self):
         if self.fdmu.rwunlock(False): self.destroy()
 
-# %% ../nbs/04_read_write.ipynb #da264153
+# %% ../nbs/04_read_write.ipynb #bc040624
 def accept(self):
     "Accept a connection: (new socket, peer address) (fd_unix.go FD.Accept)."
     self.readLock()
@@ -183,11 +207,12 @@ def accept(self):
             except InterruptedError:
                 continue
             except BlockingIOError:
-                self.wait("r")
+                pass            # wait below, outside the except block
             except ConnectionAbortedError:
                 continue
             except OSError as e:
                 raise NewSyscallError("accept4", e.errno) from None
+            self.wait("r")
         ns = socket.socket(self.sock.family, self.sock.type, self.sock.proto, fileno=s)
         ns.setblocking(False)
         return ns, rsa
@@ -196,7 +221,7 @@ def accept(self):
 
 FD.accept = accept
 
-# %% ../nbs/04_read_write.ipynb #60450c79
+# %% ../nbs/04_read_write.ipynb #d88d7d5f
 def read(self, p):
     "Read into the writable buffer `p`; returns n > 0, raises io.EOF at end of stream (FD.Read)."
     self.readLock()
@@ -210,10 +235,12 @@ def read(self, p):
             except InterruptedError:
                 continue
             except BlockingIOError:
-                self.wait("r")
-                continue
+                n = -1          # wait outside the except block: a parked read keeps no traceback alive
             except OSError as e:
                 raise NewSyscallError("read", e.errno) from None
+            if n == -1:
+                self.wait("r")
+                continue
             if n == 0 and self.isStream: raise EOF()
             return n
     finally:
@@ -221,7 +248,7 @@ def read(self, p):
 
 FD.read = read
 
-# %% ../nbs/04_read_write.ipynb #b4200a72
+# %% ../nbs/04_read_write.ipynb #df6d991c
 def write(self, p):
     "Write all of `p`; returns len(p) (FD.Write). On error, the bytes written so far are in `err.written`."
     self.writeLock()
@@ -259,7 +286,7 @@ def write(self, p):
 
 FD.write = write
 
-# %% ../nbs/04_read_write.ipynb #7d5d428b
+# %% ../nbs/04_read_write.ipynb #569f5afa
 def destroy(self):
     "Unregister and free the poll descriptor, then close the fd (FD.destroy)."
     if self.pd is not None:
@@ -274,14 +301,25 @@ def destroy(self):
 
 def close(self):
     "Close the fd, waking every goroutine parked on it; waits until it is closed (FD.Close)."
+    if self.stale(): return close_stale(self)
+    runtime.apicall()
     if not self.fdmu.increfAndClose(): raise errClosing(self.isFile)
     if self.pd is not None: poll_runtime_pollUnblock(self.pd)   # pd.evict()
     self.decref()
     semacquire(self.csema)
 
+def close_stale(self):
+    """Close an fd whose gonb.run has ended (cleanup code after run returns): its poller is gone, so
+    the descriptor just closes; the pollDesc stays out of the cache, as it may still name a goroutine."""
+    if self.fdmu.state & mutexClosed: raise errClosing(self.isFile)
+    self.fdmu.state |= mutexClosed
+    self.pd = None
+    CloseFunc(self.sock)
+    self.Sysfd = -1
+
 FD.destroy, FD.close = destroy, close
 
-# %% ../nbs/04_read_write.ipynb #0826a607
+# %% ../nbs/04_read_write.ipynb #2b9ddcca
 def setsockopt(self, level, name, value):
     "setsockopt(2) under a reference (FD.SetsockoptInt and friends)."
     self.incref()
@@ -299,7 +337,7 @@ def shutdown(self, how):
 
 FD.setsockopt, FD.shutdown = setsockopt, shutdown
 
-# %% ../nbs/04_read_write.ipynb #e29c444d
+# %% ../nbs/04_read_write.ipynb #5e8613b2
 def setDeadlineImpl(self, t, mode):
     "Set the deadline of `mode` ('r', 'w', 'rw') to absolute time `t` (seconds, gonb.now() clock)."
     if t is None: d = 0

@@ -6,10 +6,10 @@
 __all__ = ['EOF', 'ErrUnexpectedEOF', 'ErrNetClosing', 'ErrFileClosing', 'ErrDeadlineExceeded', 'ErrNotPollable', 'errClosing',
            'errstr', 'errno_class', 'with_kind', 'SyscallError', 'NewSyscallError']
 
-# %% ../nbs/07_io.ipynb #288f571e
+# %% ../nbs/07_io.ipynb #341bf704
 import errno as _errno, functools, os
 
-# %% ../nbs/07_io.ipynb #a1ca1e38
+# %% ../nbs/07_io.ipynb #8d421335
 class EOF(EOFError):
     "Go's io.EOF: the peer closed its side; no more input is available."
     def __init__(self, msg="EOF"): super().__init__(msg)
@@ -19,7 +19,7 @@ class ErrUnexpectedEOF(EOFError):
     "Go's io.ErrUnexpectedEOF: a write or read stopped short with no error to say why."
     def __init__(self, msg="unexpected EOF"): super().__init__(msg)
 
-# %% ../nbs/07_io.ipynb #6add0db6
+# %% ../nbs/07_io.ipynb #32cda7af
 class ErrNetClosing(OSError):
     "internal/poll.ErrNetClosing (net.ErrClosed): the network connection was closed."
     def __init__(self, msg="use of closed network connection"): super().__init__(_errno.EBADF, msg)
@@ -49,7 +49,7 @@ def errClosing(isFile):
     "The closed-fd error for a file or a network connection (internal/poll errClosing)."
     return ErrFileClosing() if isFile else ErrNetClosing()
 
-# %% ../nbs/07_io.ipynb #96ca21b2
+# %% ../nbs/07_io.ipynb #03f92eb2
 def errstr(code):
     "Go's text for an errno: strerror with a lower-case first letter."
     s = os.strerror(code)
@@ -77,5 +77,8 @@ class SyscallError(OSError):
 
 
 def NewSyscallError(syscall, code):
-    "os.NewSyscallError: a SyscallError that is also the builtin OSError subclass of its errno."
+    """os.NewSyscallError: a SyscallError that is also the builtin OSError subclass of its errno.
+    CPython raises a few argument errors with no errno (an AF_UNIX path too long); the kernel would
+    have said EINVAL, and so does Go."""
+    code = code or _errno.EINVAL
     return with_kind(SyscallError, errno_class(code))(syscall, code)

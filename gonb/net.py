@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['ErrClosed', 'networks', 'defaultTCPKeepAlive', 'AddrError', 'UnknownNetworkError', 'DNSError', 'OpError', 'op_error',
-           'SplitHostPort', 'JoinHostPort', 'LookupPort', 'TCPAddr', 'UnixAddr', 'parseNetwork', 'resolveAddrList',
-           'favoriteAddrFamily', 'sys_socket', 'set_default_sockopts', 'listenerBacklog', 'netFD', 'sock_socket',
-           'close_unregistered', 'Conn', 'TCPConn', 'UnixConn', 'set_keep_alive_default', 'Listener', 'TCPListener',
-           'UnixListener', 'internet_socket', 'sysListener', 'ListenConfig', 'listen', 'dial']
+           'SplitHostPort', 'JoinHostPort', 'parsePort', 'LookupPort', 'TCPAddr', 'zoneToIndex', 'UnixAddr',
+           'parseNetwork', 'MissingAddress', 'resolveAddrList', 'favoriteAddrFamily', 'sys_socket',
+           'set_default_sockopts', 'listenerBacklog', 'netFD', 'sock_socket', 'close_unregistered', 'Conn', 'TCPConn',
+           'UnixConn', 'set_keep_alive_default', 'Listener', 'TCPListener', 'UnixListener', 'internet_socket',
+           'sysListener', 'ListenConfig', 'listen', 'dial']
 
-# %% ../nbs/00_listen.ipynb #308708f9
+# %% ../nbs/00_listen.ipynb #063db857
 import errno as _errno, ipaddress, math, os, socket, stat, struct
 from . import runtime
 from .fd import FD
@@ -18,7 +19,7 @@ from .io import EOF, ErrNetClosing, NewSyscallError, with_kind
 
 ErrClosed = ErrNetClosing   # net.ErrClosed is poll.ErrNetClosing
 
-# %% ../nbs/00_listen.ipynb #2ce9fd67
+# %% ../nbs/00_listen.ipynb #8916492d
 class AddrError(ValueError):
     "net.AddrError: an address that cannot be used (`address 99999: invalid port`)."
     def __init__(self, err, addr):
@@ -60,9 +61,10 @@ def op_error(op, net, source, addr, err):
     "An OpError that is also an instance of `err`'s class (errors.Is, the Python way)."
     return with_kind(OpError, type(err))(op, net, source, addr, err)
 
-# %% ../nbs/00_listen.ipynb #8bc2d39c
+# %% ../nbs/00_listen.ipynb #7ae03175
 def SplitHostPort(hostport):
     "Split `host:port`, `[host]:port` or `:port` (net.SplitHostPort); AddrError with Go's words."
+    if not isinstance(hostport, str): raise TypeError(f"address must be a str, not {type(hostport).__name__}")
     def bad(why): return AddrError(why, hostport)
     i = hostport.rfind(":")
     if i < 0: raise bad("missing port in address")
@@ -87,17 +89,26 @@ def JoinHostPort(host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def parsePort(service):
+    """Go's net.parsePort: (port, needsLookup). One optional sign, then decimal digits; anything else
+    is a service name. Huge values saturate, so they stay out of range instead of wrapping."""
+    digits = service[1:] if service[:1] in ("+", "-") else service
+    if not all("0" <= d <= "9" for d in digits): return 0, True
+    n = 1 << 30 if len(digits) > 10 else min(int(digits or "0"), 1 << 30)
+    return (-n if service[:1] == "-" else n), False
+
+
 def LookupPort(network, service):
     "A port number from a decimal string or a service name (net.LookupPort)."
-    if service == "": return 0
-    if service.lstrip("+-").isdigit() and service.isascii():
-        port = int(service)
-        if not 0 <= port <= 0xFFFF: raise AddrError("invalid port", service)
-        return port
-    try: return socket.getservbyname(service, network.rstrip("46"))
-    except OSError: raise DNSError("unknown port", f"{network}/{service}") from None
+    if not isinstance(service, str): raise TypeError(f"port must be a str, not {type(service).__name__}")
+    port, needsLookup = parsePort(service)
+    if needsLookup:
+        try: return socket.getservbyname(service, network.rstrip("46"))
+        except OSError: raise DNSError("unknown port", f"{network}/{service}") from None
+    if not 0 <= port <= 0xFFFF: raise AddrError("invalid port", service)
+    return port
 
-# %% ../nbs/00_listen.ipynb #3017d945
+# %% ../nbs/00_listen.ipynb #ac4b70d5
 class TCPAddr:
     "net.TCPAddr: an IP, a port and an IPv6 zone; prints as Go prints it."
     __slots__ = ("IP", "Port", "Zone")
@@ -131,8 +142,7 @@ class TCPAddr:
             return ("0.0.0.0" if ip is None else str(ip.ipv4_mapped or ip) if ip.version == 6 else str(ip), self.Port)
         if ip is None or (ip.version == 4 and ip.is_unspecified): return ("::", self.Port, 0, 0)
         if ip.version == 4: return (f"::ffff:{ip}", self.Port, 0, 0)
-        scope = socket.if_nametoindex(self.Zone) if self.Zone and not self.Zone.isdigit() else int(self.Zone or 0)
-        return (str(ip), self.Port, 0, scope)
+        return (str(ip), self.Port, 0, zoneToIndex(self.Zone))
 
     @classmethod
     def from_sockaddr(cls, sa):
@@ -140,6 +150,13 @@ class TCPAddr:
         host, port = sa[0], sa[1]
         host, _, zone = host.partition("%")
         return cls(ipaddress.ip_address(host), port, zone)
+
+
+def zoneToIndex(zone):
+    "An IPv6 zone (interface name or number) as a scope id; an unknown name is 0, as in Go."
+    if zone.isdigit(): return int(zone)
+    try: return socket.if_nametoindex(zone) if zone else 0
+    except OSError: return 0
 
 
 class UnixAddr:
@@ -161,22 +178,29 @@ class UnixAddr:
         if isinstance(sa, bytes): sa = sa.decode(errors="surrogateescape")
         return cls("@" + sa[1:] if sa.startswith("\0") else sa, net)
 
-# %% ../nbs/00_listen.ipynb #d73dac76
+# %% ../nbs/00_listen.ipynb #d4098591
 networks = {"tcp": "tcp", "tcp4": "tcp", "tcp6": "tcp", "unix": "unix"}
 
 
 def parseNetwork(network):
     "Check the network name (net.parseNetwork)."
-    if not isinstance(network, str) or network not in networks: raise UnknownNetworkError(network)
+    if not isinstance(network, str): raise TypeError(f"network must be a str like 'tcp', not {network!r}")
+    if network not in networks: raise UnknownNetworkError(network)
     return network
+
+
+class MissingAddress(ValueError):
+    "Go's errMissingAddress: dialing needs an address."
+    def __str__(self): return "missing address"
 
 
 def resolveAddrList(op, network, address):
     "Candidate addresses for `address` on `network` (net.Resolver.resolveAddrList), IPv4 first."
     if not isinstance(address, str):
         raise TypeError(f"{op}: address must be a str like '127.0.0.1:9009', not {type(address).__name__}")
+    if op == "dial" and address == "": raise MissingAddress()
     if networks[network] == "unix": return [UnixAddr(address, network)]
-    host, service = SplitHostPort(address)
+    host, service = SplitHostPort(address) if address else ("", "")   # listen on "": any address, any port
     port = LookupPort(network, service)
     want = {"tcp4": 4, "tcp6": 6}.get(network)
     if host == "":
@@ -194,7 +218,7 @@ def resolveAddrList(op, network, address):
     if not addrs: raise AddrError("no suitable address found", host)
     return addrs
 
-# %% ../nbs/00_listen.ipynb #116cf06d
+# %% ../nbs/00_listen.ipynb #ed5b31eb
 def favoriteAddrFamily(network, laddr, raddr, mode):
     "(family, ipv6only) for a socket (net/ipsock_posix.go favoriteAddrFamily)."
     if network == "unix": return socket.AF_UNIX, False
@@ -218,7 +242,7 @@ def set_default_sockopts(s, family, ipv6only):
         try: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6only))
         except OSError as e: raise NewSyscallError("setsockopt", e.errno) from None
 
-# %% ../nbs/00_listen.ipynb #093f33ce
+# %% ../nbs/00_listen.ipynb #928b2e97
 def listenerBacklog(path="/proc/sys/net/core/somaxconn"):
     "The listen(2) backlog Go uses: the kernel's somaxconn, else SOMAXCONN (net/sock_linux.go)."
     try:
@@ -323,7 +347,7 @@ def close_unregistered(fd, s):
     else:
         s.close()
 
-# %% ../nbs/00_listen.ipynb #d39336f4
+# %% ../nbs/00_listen.ipynb #3ea3b768
 defaultTCPKeepAlive = 15   # seconds (net/dial.go)
 
 
@@ -336,14 +360,14 @@ class Conn:
 
     def read(self, b):
         "Read into the writable buffer `b` (bytearray, memoryview); returns the count > 0."
-        runtime.checkpreempt()
+        runtime.apicall()
         try: return self.fd.pfd.read(b)
         except EOF: raise
         except (OSError, EOFError) as e: raise self._error("read", e) from None
 
     def write(self, b):
         "Write all of the bytes-like `b`; returns len(b)."
-        runtime.checkpreempt()
+        runtime.apicall()
         try: return self.fd.pfd.write(b)
         except (OSError, EOFError) as e:
             err = self._error("write", e)
@@ -395,12 +419,18 @@ class TCPConn(Conn):
         self._setsockopt("set", socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(bool(on)))
 
     def set_keep_alive_period(self, seconds):
-        secs = max(1, math.ceil(seconds))   # Go rounds up to whole seconds
+        """Seconds between keep-alive probes, rounded up as Go rounds; 0 means Go's 15 s, a negative
+        period leaves the setting alone (Go 1.23 setKeepAliveIdle)."""
+        if seconds < 0: return
+        secs = math.ceil(seconds) if seconds else defaultTCPKeepAlive
+        if secs >= 1 << 31: raise OverflowError(f"keep-alive period {seconds} s is too long")
         self._setsockopt("set", socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, secs)
         self._setsockopt("set", socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, secs)
 
     def set_linger(self, sec):
         "SO_LINGER: sec < 0 is the OS default; 0 discards unsent data and resets; > 0 lingers."
+        if not isinstance(sec, int): raise TypeError(f"linger must be an int of seconds, not {type(sec).__name__}")
+        if sec >= 1 << 31: raise OverflowError(f"linger {sec} s is too long")
         self._setsockopt("set", socket.SOL_SOCKET, socket.SO_LINGER,
                          struct.pack("ii", 1 if sec >= 0 else 0, max(sec, 0)))
 
@@ -434,7 +464,7 @@ class Listener:
 
     def accept(self):
         "Wait for and return the next connection (TCPListener.Accept)."
-        runtime.checkpreempt()
+        runtime.apicall()
         try: nfd = self.fd.accept()
         except OSError as e: raise self._error("accept", e) from None
         return self.new_conn(nfd)
@@ -485,7 +515,7 @@ class UnixListener(Listener):
                 if stat.S_ISSOCK(os.lstat(name).st_mode): os.unlink(name)
             except OSError: pass
 
-# %% ../nbs/00_listen.ipynb #a1570d2b
+# %% ../nbs/00_listen.ipynb #4a0389cf
 def internet_socket(net, laddr, raddr, sotype, proto, mode, deadline=None):
     "Pick the address family, then make the socket (net/ipsock_posix.go internetSocket)."
     family, ipv6only = favoriteAddrFamily(net, laddr, raddr, mode)
@@ -533,7 +563,7 @@ def listen(network, address):
     "Announce on a local address (net.Listen): networks tcp, tcp4, tcp6, unix."
     return ListenConfig().listen(network, address)
 
-# %% ../nbs/00_listen.ipynb #31991567
+# %% ../nbs/00_listen.ipynb #7eeb8ddb
 def dial(network, address, timeout=None):
     "Connect to `address` (net.Dial); `timeout` in seconds bounds the whole dial (net.DialTimeout)."
     runtime.getg()

@@ -7,13 +7,13 @@ __all__ = ['netpollcheckerr', 'netpollblockcommit', 'netpollblock', 'netpollunbl
            'poll_runtime_pollReset', 'poll_runtime_pollUnblock', 'poll_runtime_pollSetDeadline', 'arm_deadline',
            'netpolldeadlineimpl', 'netpollDeadline', 'netpollReadDeadline', 'netpollWriteDeadline']
 
-# %% ../nbs/02_netpollblock.ipynb #31c4d405
+# %% ../nbs/02_netpollblock.ipynb #3c2e0afb
 from . import runtime
 from .runtime import sched, throw, gopark, goready, waitReasonIOWait, netpollAdjustWaiters
 from .pollcache import (pdNil, pdReady, pdWait, pollNoError, pollErrClosing, pollErrTimeout,
                             pollErrNotPollable)
 
-# %% ../nbs/02_netpollblock.ipynb #c1133d53
+# %% ../nbs/02_netpollblock.ipynb #cb8fe13a
 def netpollcheckerr(pd, mode):
     "The error a wait on `pd` in `mode` ('r' or 'w') must return now, or pollNoError."
     if pd.closing: return pollErrClosing
@@ -21,7 +21,7 @@ def netpollcheckerr(pd, mode):
     if mode == "r" and pd.everr: return pollErrNotPollable
     return pollNoError
 
-# %% ../nbs/02_netpollblock.ipynb #b5d919ea
+# %% ../nbs/02_netpollblock.ipynb #02be009f
 def netpollblockcommit(gp, gpp):
     "gopark's unlockf: publish the parked G in rg/wg unless readiness already arrived (CAS pdWait → G)."
     pd, field = gpp
@@ -50,15 +50,16 @@ def netpollblock(pd, mode, waitio):
     if type(old) is not int: throw("runtime: corrupted polldesc")
     return old == pdReady
 
-# %% ../nbs/02_netpollblock.ipynb #344d4cbf
+# %% ../nbs/02_netpollblock.ipynb #d15e92d6
 def netpollunblock(pd, mode, ioready):
     "Clear or signal rg/wg; returns (goroutine to ready or None, waiter delta) (netpoll.go)."
-    field = "rg" if mode == "r" else "wg"
+    new = pdReady if ioready else pdNil
     with sched.netpollLock:
-        old = getattr(pd, field)
+        old = pd.rg if mode == "r" else pd.wg
         if old == pdReady: return None, 0
         if old == pdNil and not ioready: return None, 0   # only ioready may leave a pdReady behind
-        setattr(pd, field, pdReady if ioready else pdNil)
+        if mode == "r": pd.rg = new
+        else: pd.wg = new
     if old == pdWait or old == pdNil: return None, 0  # pdWait: its owner re-checks and sees the change
     return old, -1
 
@@ -76,7 +77,7 @@ def netpollready(toRun, pd, mode):
         if wg is not None: toRun.append(wg)
     return delta
 
-# %% ../nbs/02_netpollblock.ipynb #908080f3
+# %% ../nbs/02_netpollblock.ipynb #ef7f418e
 def poll_runtime_pollWait(pd, mode):
     "Block until `pd` is ready for `mode`; returns a poll error code (netpoll.go poll_runtime_pollWait)."
     errcode = netpollcheckerr(pd, mode)
@@ -95,7 +96,7 @@ def poll_runtime_pollReset(pd, mode):
     setattr(pd, "rg" if mode == "r" else "wg", pdNil)
     return pollNoError
 
-# %% ../nbs/02_netpollblock.ipynb #2f517f98
+# %% ../nbs/02_netpollblock.ipynb #306ce21a
 def poll_runtime_pollUnblock(pd):
     "Mark `pd` closing and wake its waiters (netpoll.go poll_runtime_pollUnblock)."
     if pd.closing: throw("runtime: unblock on closing polldesc")
@@ -114,7 +115,7 @@ def poll_runtime_pollUnblock(pd):
     if wg is not None: goready(wg)
     netpollAdjustWaiters(d1 + d2)
 
-# %% ../nbs/02_netpollblock.ipynb #781b60d2
+# %% ../nbs/02_netpollblock.ipynb #dc8069a5
 def poll_runtime_pollSetDeadline(pd, d, mode):
     "Set the read ('r'), write ('w') or both ('rw') deadline `d` ns from now (netpoll.go)."
     if pd.closing: return

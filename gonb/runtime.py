@@ -7,18 +7,19 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'waitReasonSemacquire', 'waitReasonForceGCIdle', 'gomaxprocs', 'sched', 'G', 'P', 'M', 'schedt', 'nanotime',
            'RuntimeThrow', 'throw', 'casgstatus', 'observe', 'runqput', 'runqputslow', 'runqget', 'globrunqput',
            'globrunqget', 'injectglist', 'globrunqputbatch', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark',
-           'park_m', 'goready', 'gosched', 'gosched_m', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer', 'resettimer',
-           'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady', 'resetForSleep',
-           'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead', 'netpollAdjustWaiters',
-           'netpollStamp', 'findRunnable', 'schedule', 'run', 'raise_panic', 'unwind_goroutines', 'goroutines',
-           'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
+           'park_m', 'goready', 'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer',
+           'resettimer', 'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
+           'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead',
+           'netpollAdjustWaiters', 'netpollStamp', 'findRunnable', 'schedule', 'run', 'raise_panic',
+           'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop',
+           'busyness', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #60e848be
+# %% ../nbs/06_proc.ipynb #e250e61f
 import heapq, threading, time
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #8c3ecf2e
+# %% ../nbs/06_proc.ipynb #4ff3b218
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -37,7 +38,7 @@ waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
-# %% ../nbs/06_proc.ipynb #564d6369
+# %% ../nbs/06_proc.ipynb #3e042dab
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
@@ -62,7 +63,7 @@ class G:
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #42a5ed14
+# %% ../nbs/06_proc.ipynb #82205f30
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
@@ -102,7 +103,7 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #afa78160
+# %% ../nbs/06_proc.ipynb #e16134d0
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
@@ -155,7 +156,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #627a387e
+# %% ../nbs/06_proc.ipynb #30840977
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -186,7 +187,7 @@ def observe(gp, oldval, newval):
         if gp.pollt: lat["poll_to_run"].record(t - gp.pollt)
         gp.readyt = gp.pollt = 0
 
-# %% ../nbs/06_proc.ipynb #83ee165c
+# %% ../nbs/06_proc.ipynb #8b2c573d
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -265,7 +266,7 @@ def globrunqputbatch(glist):
         blocked = sched.lastpoll == 0   # read under the lock the M takes before it blocks
     if glist and blocked: sched.poller.netpollBreak()
 
-# %% ../nbs/06_proc.ipynb #1fb8bb6a
+# %% ../nbs/06_proc.ipynb #6b5c4b98
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -308,7 +309,7 @@ def go(fn, *args, **kwargs):
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #779fb33e
+# %% ../nbs/06_proc.ipynb #f569923c
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -357,6 +358,13 @@ def gosched_m(gp):
     return None
 
 
+def apicall():
+    """Where every gonb API call starts (conn.read, accept, ...): it must come from a goroutine of the
+    running runtime, else a clear error before anything is touched; and it is a preemption point."""
+    getg()
+    checkpreempt()
+
+
 def checkpreempt():
     """Go's stackguard0 check, made at gonb's API calls (go, sleep, conn.read, semacquire, ...): a
     goroutine that sysmon asked to stop yields here, where it holds no runtime state (chapter 03).
@@ -388,7 +396,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #57f92c94
+# %% ../nbs/06_proc.ipynb #64075034
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -471,12 +479,13 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #bff1820e
+# %% ../nbs/06_proc.ipynb #e9909a53
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
 
-    def __init__(self): self.count, self.waiters = 0, deque()
+    def __init__(self): self.count, self.waiters = 0, None   # the deque is made by the first waiter:
+                                                             # every fd has three semaphores, most never used
 
 
 def semacquire(s):
@@ -485,6 +494,7 @@ def semacquire(s):
     if s.count > 0:
         s.count -= 1
         return
+    if s.waiters is None: s.waiters = deque()
     s.waiters.append(getg())
     gopark(None, None, waitReasonSemacquire)
 
@@ -495,7 +505,7 @@ def semrelease(s):
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #5fe6eaf7
+# %% ../nbs/06_proc.ipynb #8076c711
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -581,7 +591,7 @@ def schedule(mp):
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #23e5e144
+# %% ../nbs/06_proc.ipynb #d56ddd10
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -631,7 +641,7 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #b3d4b0cf
+# %% ../nbs/06_proc.ipynb #54e94572
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",

@@ -1,0 +1,3 @@
+module gonb/bench/go
+
+go 1.19
