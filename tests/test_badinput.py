@@ -21,20 +21,13 @@ from hypothesis import strategies as st
 import gonb
 from gonb import net
 from gonb.runtime import sched
+from goutil import read_exactly
 
 LONG_UNIX_PATH = "/tmp/" + "x" * 200          # longer than sun_path (108 bytes)
 
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def read_exactly(c, n):
-    buf, out = bytearray(max(n, 1)), bytearray()
-    while len(out) < n:
-        k = c.read(memoryview(buf)[: n - len(out)])
-        out += buf[:k]
-    return bytes(out)
 
 
 def echo_loop(s):

@@ -6,11 +6,10 @@ Every test runs once per netpoll backend (the `gorun` fixture).
 import hashlib, os, resource
 
 import pytest
-from greenlet import GreenletExit
 
 import gonb
 from gonb import net
-from gonb.runtime import Sema, semacquire, semrelease
+from goutil import spawn, watchdog, track, gomain, tcp_pair, read_exactly, assert_closed
 
 # 1,000 connections are 2,000+ fds: make sure the soft limit allows them.
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -22,111 +21,6 @@ if _hard == resource.RLIM_INFINITY or _soft < _hard:
 
 # ---------------------------------------------------------------------------------------------
 # helpers (goroutine-side), as in test_deadlines.py
-
-
-class Future:
-    "The outcome of a goroutine started by `spawn`: value or exception, and when it ended."
-
-    def __init__(self):
-        self.done, self.value, self.exc, self.t = False, None, None, None
-        self._sema = Sema()
-
-    def wait(self):
-        "Park until the goroutine has finished; returns self."
-        if not self.done:
-            semacquire(self._sema)
-            semrelease(self._sema)   # let any other waiter through too
-        return self
-
-
-def spawn(fn, *args):
-    "Run fn(*args) in a new goroutine, recording its result or exception (never propagating it)."
-    f = Future()
-
-    def body():
-        try:
-            f.value = fn(*args)
-        except GreenletExit:
-            raise
-        except Exception as e:
-            f.exc = e
-        f.t = gonb.now()
-        f.done = True
-        semrelease(f._sema)
-
-    gonb.go(body)
-    return f
-
-
-def watchdog(seconds, what):
-    "Fail the program if it is still running after `seconds` (something hangs)."
-    def dog():
-        gonb.sleep(seconds)
-        raise AssertionError(f"{what}: still running after {seconds} s (hang?)")
-    gonb.go(dog)
-
-
-_tracked = []
-
-
-def track(*objs):
-    "Have `gomain` close these when main ends, even on a failed assertion (no fd-leak noise)."
-    _tracked.extend(objs)
-    return objs[0] if len(objs) == 1 else objs
-
-
-def gomain(main):
-    "Wrap a test's main: close whatever it tracked when it returns or fails."
-    def wrapped():
-        _tracked.clear()
-        try:
-            return main()
-        finally:
-            objs = _tracked[::-1]
-            _tracked.clear()
-            close_all(*objs)
-    return wrapped
-
-
-def tcp_pair():
-    "A listener, a dialed conn and its accepted peer (all tracked)."
-    ln = track(net.listen("tcp", "127.0.0.1:0"))
-    c = track(net.dial("tcp", str(ln.addr())))
-    s = track(ln.accept())
-    return ln, c, s
-
-
-def close_all(*objs):
-    for o in objs:
-        try:
-            o.close()
-        except net.ErrClosed:
-            pass
-
-
-def read_exactly(c, n):
-    buf, out = bytearray(max(n, 1)), bytearray()
-    while len(out) < n:
-        k = c.read(memoryview(buf)[: n - len(out)])
-        out += buf[:k]
-    return bytes(out)
-
-
-def conn_words(op, c):
-    """Go's OpError prefix for a conn. Deadline errors ("set-deadline" here) name only the local
-    address (net.go conn.SetDeadline: Source nil, Addr laddr); socket options name both (SetNoDelay)."""
-    if op == "set-deadline": return f"set tcp {c.local_addr()}"
-    return f"{op} tcp {c.local_addr()}->{c.remote_addr()}"
-
-
-def assert_closed(e, op, c=None, ln=None):
-    "`e` is Go's use-of-closed-connection error for `op`: not a timeout."
-    assert isinstance(e, net.OpError), repr(e)
-    assert e.op == op.split("-")[0], e.op
-    assert isinstance(e, net.ErrClosed), type(e).__mro__
-    assert not isinstance(e, TimeoutError) and not e.timeout()
-    where = f"{op} tcp {ln.addr()}" if ln is not None else conn_words(op, c)
-    assert str(e) == f"{where}: use of closed network connection"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,106 +7,14 @@ a call that fails with a timeout must never do so before its deadline on gonb.no
 import datetime
 
 import pytest
-from greenlet import GreenletExit
 
 import gonb
 from gonb import net
 from gonb.runtime import Sema, semacquire, semrelease
+from goutil import spawn, watchdog, track, gomain, tcp_pair, close_all, read_exactly, conn_words, assert_closed
 
 # ---------------------------------------------------------------------------------------------
 # helpers (goroutine-side)
-
-
-class Future:
-    "The outcome of a goroutine started by `spawn`: value or exception, and when it ended."
-
-    def __init__(self):
-        self.done, self.value, self.exc, self.t = False, None, None, None
-        self._sema = Sema()
-
-    def wait(self):
-        "Park until the goroutine has finished; returns self."
-        if not self.done:
-            semacquire(self._sema)
-            semrelease(self._sema)   # let any other waiter through too
-        return self
-
-
-def spawn(fn, *args):
-    "Run fn(*args) in a new goroutine, recording its result or exception (never propagating it)."
-    f = Future()
-
-    def body():
-        try:
-            f.value = fn(*args)
-        except GreenletExit:
-            raise
-        except Exception as e:
-            f.exc = e
-        f.t = gonb.now()
-        f.done = True
-        semrelease(f._sema)
-
-    gonb.go(body)
-    return f
-
-
-def watchdog(seconds, what):
-    "Fail the program if it is still running after `seconds` (something hangs)."
-    def dog():
-        gonb.sleep(seconds)
-        raise AssertionError(f"{what}: still running after {seconds} s (hang?)")
-    gonb.go(dog)
-
-
-_tracked = []
-
-
-def track(*objs):
-    "Have `gomain` close these when main ends, even on a failed assertion (no fd-leak noise)."
-    _tracked.extend(objs)
-    return objs[0] if len(objs) == 1 else objs
-
-
-def gomain(main):
-    "Wrap a test's main: close whatever it tracked when it returns or fails."
-    def wrapped():
-        _tracked.clear()
-        try:
-            return main()
-        finally:
-            objs = _tracked[::-1]
-            _tracked.clear()
-            close_all(*objs)
-    return wrapped
-
-
-def tcp_pair():
-    "A listener, a dialed conn and its accepted peer (all tracked)."
-    ln = track(net.listen("tcp", "127.0.0.1:0"))
-    c = track(net.dial("tcp", str(ln.addr())))
-    s = track(ln.accept())
-    return ln, c, s
-
-
-def close_all(*objs):
-    for o in objs:
-        try:
-            o.close()
-        except net.ErrClosed:
-            pass
-
-
-def read_exactly(c, n):
-    buf, out = bytearray(max(n, 1)), bytearray()
-    while len(out) < n:
-        k = c.read(memoryview(buf)[: n - len(out)])
-        out += buf[:k]
-    return bytes(out)
-
-
-def conn_words(op, c):
-    return f"{op} tcp {c.local_addr()}->{c.remote_addr()}"
 
 
 def assert_timeout(e, op, c=None, ln=None):
@@ -119,16 +27,6 @@ def assert_timeout(e, op, c=None, ln=None):
     assert not isinstance(e, net.ErrClosed)
     where = f"{op} tcp {ln.addr()}" if ln is not None else conn_words(op, c)
     assert str(e) == f"{where}: i/o timeout"
-
-
-def assert_closed(e, op, c=None, ln=None):
-    "`e` is Go's use-of-closed-connection error for `op`: not a timeout."
-    assert isinstance(e, net.OpError), repr(e)
-    assert e.op == op, e.op
-    assert isinstance(e, net.ErrClosed), type(e).__mro__
-    assert not isinstance(e, TimeoutError) and not e.timeout()
-    where = f"{op} tcp {ln.addr()}" if ln is not None else conn_words(op, c)
-    assert str(e) == f"{where}: use of closed network connection"
 
 
 CHUNK = b"\xab" * (256 << 10)

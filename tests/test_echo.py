@@ -12,6 +12,7 @@ import pytest
 import gonb
 from gonb import net
 from gonb.runtime import Sema, semacquire, semrelease
+from goutil import read_exactly
 
 NCLIENTS = 1000
 
@@ -27,15 +28,6 @@ def nofile():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     yield
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-def read_exactly(c, n):
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        got += c.read(view[got:])
-    return buf
 
 
 def test_echo_1000_concurrent_clients(gorun, fd_baseline, nofile):
@@ -128,7 +120,6 @@ def test_echo_1000_concurrent_clients(gorun, fd_baseline, nofile):
 
 ECHO_PROGRAM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             "examples", "echo_rounds.py")
-
 
 
 def epoll_ctl_calls(tmp_path, n, m):

@@ -14,20 +14,19 @@ import re
 import resource
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 
 import pytest
-from greenlet import GreenletExit
 
 import gonb
 import gonb.fd
 from gonb import net
 from gonb.pollcache import pollcache
 from gonb.runtime import Sema, sched, semacquire, semrelease
+from goutil import spawn, watchdog, track, close_all, gomain, tcp_pair, read_exactly
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,94 +40,6 @@ if _hard == resource.RLIM_INFINITY or _soft < _hard:
 
 # ---------------------------------------------------------------------------------------------
 # helpers (goroutine-side), as in test_close.py / test_deadlines.py
-
-
-class Future:
-    "The outcome of a goroutine started by `spawn`: value or exception, and when it ended."
-
-    def __init__(self):
-        self.done, self.value, self.exc, self.t = False, None, None, None
-        self._sema = Sema()
-
-    def wait(self):
-        "Park until the goroutine has finished; returns self."
-        if not self.done:
-            semacquire(self._sema)
-            semrelease(self._sema)
-        return self
-
-
-def spawn(fn, *args):
-    "Run fn(*args) in a new goroutine, recording its result or exception (never propagating it)."
-    f = Future()
-
-    def body():
-        try:
-            f.value = fn(*args)
-        except GreenletExit:
-            raise
-        except Exception as e:
-            f.exc = e
-        f.t = gonb.now()
-        f.done = True
-        semrelease(f._sema)
-
-    gonb.go(body)
-    return f
-
-
-def watchdog(seconds, what):
-    "Fail the program if it is still running after `seconds` (something hangs)."
-    def dog():
-        gonb.sleep(seconds)
-        raise AssertionError(f"{what}: still running after {seconds} s (hang?)")
-    gonb.go(dog)
-
-
-_tracked = []
-
-
-def track(*objs):
-    "Have `gomain` close these when main ends, even on a failed assertion (no fd-leak noise)."
-    _tracked.extend(objs)
-    return objs[0] if len(objs) == 1 else objs
-
-
-def close_all(*objs):
-    for o in objs:
-        try:
-            o.close()
-        except net.ErrClosed:
-            pass
-
-
-def gomain(main):
-    "Wrap a test's main: close whatever it tracked when it returns or fails."
-    def wrapped():
-        _tracked.clear()
-        try:
-            return main()
-        finally:
-            objs = _tracked[::-1]
-            _tracked.clear()
-            close_all(*objs)
-    return wrapped
-
-
-def tcp_pair():
-    "A listener, a dialed conn and its accepted peer (all tracked)."
-    ln = track(net.listen("tcp", "127.0.0.1:0"))
-    c = track(net.dial("tcp", str(ln.addr())))
-    s = track(ln.accept())
-    return ln, c, s
-
-
-def read_exactly(c, n):
-    buf, out = bytearray(max(n, 1)), bytearray()
-    while len(out) < n:
-        k = c.read(memoryview(buf)[: n - len(out)])
-        out += buf[:k]
-    return bytes(out)
 
 
 def read_to_eof(c, bufsize=65536):

@@ -8,6 +8,7 @@ import pytest
 import gonb
 import gonb.fd
 from gonb import net
+from goutil import read_exactly
 
 
 # ---------------------------------------------------------------------------------------------
@@ -39,14 +40,6 @@ def echo_once(network="tcp", address="127.0.0.1:0", payload=b"ping"):
     finally:
         l.close()
     return True
-
-
-def read_exactly(c, n):
-    buf = bytearray(n)
-    got = 0
-    while got < n:
-        got += c.read(memoryview(buf)[got:])
-    return bytes(buf)
 
 
 def free_port():

@@ -18,7 +18,6 @@ import random
 import resource
 
 import pytest
-from greenlet import GreenletExit
 
 import gonb
 from gonb import net
