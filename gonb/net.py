@@ -6,11 +6,11 @@
 __all__ = ['ErrClosed', 'networks', 'defaultTCPKeepAlive', 'AddrError', 'UnknownNetworkError', 'DNSError', 'OpError', 'op_error',
            'SplitHostPort', 'JoinHostPort', 'parsePort', 'LookupPort', 'TCPAddr', 'zoneToIndex', 'UnixAddr',
            'parseNetwork', 'MissingAddress', 'resolveAddrList', 'favoriteAddrFamily', 'sys_socket',
-           'set_default_sockopts', 'listenerBacklog', 'netFD', 'sock_socket', 'close_unregistered', 'Conn', 'TCPConn',
-           'UnixConn', 'set_keep_alive_default', 'Listener', 'TCPListener', 'UnixListener', 'internet_socket',
-           'sysListener', 'ListenConfig', 'listen', 'dial']
+           'set_default_sockopts', 'listenerBacklog', 'netFD', 'sock_socket', 'close_unregistered', 'Closer', 'Conn',
+           'TCPConn', 'UnixConn', 'set_keep_alive_default', 'Listener', 'TCPListener', 'UnixListener',
+           'internet_socket', 'sysListener', 'ListenConfig', 'listen', 'dial']
 
-# %% ../nbs/00_listen.ipynb #063db857
+# %% ../nbs/00_listen.ipynb #8e5300cf
 import errno as _errno, ipaddress, math, os, socket, stat, struct
 from . import runtime
 from .fd import FD
@@ -19,7 +19,7 @@ from .io import EOF, ErrNetClosing, NewSyscallError, with_kind
 
 ErrClosed = ErrNetClosing   # net.ErrClosed is poll.ErrNetClosing
 
-# %% ../nbs/00_listen.ipynb #8916492d
+# %% ../nbs/00_listen.ipynb #faf4a8c8
 class AddrError(ValueError):
     "net.AddrError: an address that cannot be used (`address 99999: invalid port`)."
     def __init__(self, err, addr):
@@ -61,7 +61,7 @@ def op_error(op, net, source, addr, err):
     "An OpError that is also an instance of `err`'s class (errors.Is, the Python way)."
     return with_kind(OpError, type(err))(op, net, source, addr, err)
 
-# %% ../nbs/00_listen.ipynb #7ae03175
+# %% ../nbs/00_listen.ipynb #fb9a47ad
 def SplitHostPort(hostport):
     "Split `host:port`, `[host]:port` or `:port` (net.SplitHostPort); AddrError with Go's words."
     if not isinstance(hostport, str): raise TypeError(f"address must be a str, not {type(hostport).__name__}")
@@ -108,7 +108,7 @@ def LookupPort(network, service):
     if not 0 <= port <= 0xFFFF: raise AddrError("invalid port", service)
     return port
 
-# %% ../nbs/00_listen.ipynb #ac4b70d5
+# %% ../nbs/00_listen.ipynb #56220c6f
 class TCPAddr:
     "net.TCPAddr: an IP, a port and an IPv6 zone; prints as Go prints it."
     __slots__ = ("IP", "Port", "Zone")
@@ -178,7 +178,7 @@ class UnixAddr:
         if isinstance(sa, bytes): sa = sa.decode(errors="surrogateescape")
         return cls("@" + sa[1:] if sa.startswith("\0") else sa, net)
 
-# %% ../nbs/00_listen.ipynb #d4098591
+# %% ../nbs/00_listen.ipynb #419c6bdd
 networks = {"tcp": "tcp", "tcp4": "tcp", "tcp6": "tcp", "unix": "unix"}
 
 
@@ -218,7 +218,7 @@ def resolveAddrList(op, network, address):
     if not addrs: raise AddrError("no suitable address found", host)
     return addrs
 
-# %% ../nbs/00_listen.ipynb #ed5b31eb
+# %% ../nbs/00_listen.ipynb #95a1dbca
 def favoriteAddrFamily(network, laddr, raddr, mode):
     "(family, ipv6only) for a socket (net/ipsock_posix.go favoriteAddrFamily)."
     if network == "unix": return socket.AF_UNIX, False
@@ -242,7 +242,7 @@ def set_default_sockopts(s, family, ipv6only):
         try: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6only))
         except OSError as e: raise NewSyscallError("setsockopt", e.errno) from None
 
-# %% ../nbs/00_listen.ipynb #928b2e97
+# %% ../nbs/00_listen.ipynb #7a4932ba
 def listenerBacklog(path="/proc/sys/net/core/somaxconn"):
     "The listen(2) backlog Go uses: the kernel's somaxconn, else SOMAXCONN (net/sock_linux.go)."
     try:
@@ -347,11 +347,19 @@ def close_unregistered(fd, s):
     else:
         s.close()
 
-# %% ../nbs/00_listen.ipynb #3ea3b768
+# %% ../nbs/00_listen.ipynb #f19c4566
 defaultTCPKeepAlive = 15   # seconds (net/dial.go)
 
 
-class Conn:
+class Closer:
+    "`with conn:` / `with listener:` closes on the way out, as Go's `defer conn.Close()`."
+    def __enter__(self): return self
+    def __exit__(self, *exc):
+        try: self.close()
+        except ErrClosed: pass
+
+
+class Conn(Closer):
     "net.conn: the methods every connection shares. Errors are OpError; end of stream is io.EOF."
 
     def __init__(self, fd): self.fd = fd
@@ -395,11 +403,6 @@ class Conn:
     def _setsockopt(self, op, level, name, value):
         try: self.fd.pfd.setsockopt(level, name, value)
         except OSError as e: raise self._error(op, e) from None
-
-    def __enter__(self): return self
-    def __exit__(self, *exc):
-        try: self.close()
-        except ErrClosed: pass
 
     def __repr__(self): return f"<{type(self).__name__} {self.fd.laddr}->{self.fd.raddr}>"
 
@@ -455,7 +458,7 @@ def set_keep_alive_default(c, period):
     c.set_keep_alive_period(period or defaultTCPKeepAlive)
 
 
-class Listener:
+class Listener(Closer):
     "net.Listener: accept, close, addr."
 
     def __init__(self, fd): self.fd = fd
@@ -480,11 +483,6 @@ class Listener:
         "Deadline for accept: an absolute gonb.now() time in seconds, or None."
         try: self.fd.pfd.setDeadlineImpl(t, "rw")
         except OSError as e: raise self._error("set", e) from None
-
-    def __enter__(self): return self
-    def __exit__(self, *exc):
-        try: self.close()
-        except ErrClosed: pass
 
     def __repr__(self): return f"<{type(self).__name__} {self.fd.laddr}>"
 
@@ -515,7 +513,7 @@ class UnixListener(Listener):
                 if stat.S_ISSOCK(os.lstat(name).st_mode): os.unlink(name)
             except OSError: pass
 
-# %% ../nbs/00_listen.ipynb #4a0389cf
+# %% ../nbs/00_listen.ipynb #4f8f3b89
 def internet_socket(net, laddr, raddr, sotype, proto, mode, deadline=None):
     "Pick the address family, then make the socket (net/ipsock_posix.go internetSocket)."
     family, ipv6only = favoriteAddrFamily(net, laddr, raddr, mode)
@@ -563,7 +561,7 @@ def listen(network, address):
     "Announce on a local address (net.Listen): networks tcp, tcp4, tcp6, unix."
     return ListenConfig().listen(network, address)
 
-# %% ../nbs/00_listen.ipynb #7eeb8ddb
+# %% ../nbs/00_listen.ipynb #5b3f281b
 def dial(network, address, timeout=None):
     "Connect to `address` (net.Dial); `timeout` in seconds bounds the whole dial (net.DialTimeout)."
     runtime.getg()

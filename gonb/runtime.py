@@ -10,16 +10,16 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'park_m', 'goready', 'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer',
            'resettimer', 'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
            'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead',
-           'netpollAdjustWaiters', 'netpollStamp', 'findRunnable', 'schedule', 'run', 'raise_panic',
+           'netpollAdjustWaiters', 'netpollStamp', 'runFirst', 'findRunnable', 'schedule', 'run', 'raise_panic',
            'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop',
            'busyness', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #e250e61f
+# %% ../nbs/06_proc.ipynb #5b24257d
 import heapq, threading, time
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #4ff3b218
+# %% ../nbs/06_proc.ipynb #6703ce38
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -38,7 +38,7 @@ waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
-# %% ../nbs/06_proc.ipynb #3e042dab
+# %% ../nbs/06_proc.ipynb #a02a6858
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
@@ -63,7 +63,7 @@ class G:
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #82205f30
+# %% ../nbs/06_proc.ipynb #ba87ccf2
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
@@ -103,7 +103,7 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #e16134d0
+# %% ../nbs/06_proc.ipynb #a946c9d4
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
@@ -156,7 +156,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #30840977
+# %% ../nbs/06_proc.ipynb #c5130f57
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -187,7 +187,7 @@ def observe(gp, oldval, newval):
         if gp.pollt: lat["poll_to_run"].record(t - gp.pollt)
         gp.readyt = gp.pollt = 0
 
-# %% ../nbs/06_proc.ipynb #8b2c573d
+# %% ../nbs/06_proc.ipynb #fec162bf
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -266,7 +266,7 @@ def globrunqputbatch(glist):
         blocked = sched.lastpoll == 0   # read under the lock the M takes before it blocks
     if glist and blocked: sched.poller.netpollBreak()
 
-# %% ../nbs/06_proc.ipynb #6b5c4b98
+# %% ../nbs/06_proc.ipynb #f29042c2
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -309,7 +309,7 @@ def go(fn, *args, **kwargs):
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #f569923c
+# %% ../nbs/06_proc.ipynb #eb6be928
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -396,7 +396,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #64075034
+# %% ../nbs/06_proc.ipynb #14a1844e
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -479,7 +479,7 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #e9909a53
+# %% ../nbs/06_proc.ipynb #24117ff8
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
@@ -505,7 +505,7 @@ def semrelease(s):
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #8076c711
+# %% ../nbs/06_proc.ipynb #bb5dfb89
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -526,6 +526,14 @@ def netpollStamp(glist, t):
     for gp in glist: gp.pollt = t
 
 
+def runFirst(glist, pp):
+    "Of the goroutines the poller readied, the last runs now and the rest are queued (Go: gList.pop)."
+    gp = glist.pop()
+    injectglist(glist, pp)
+    casgstatus(gp, _Gwaiting, _Grunnable)
+    return gp
+
+
 def findRunnable(pp):
     "Find a goroutine to run (proc.go findRunnable); blocks in netpoll when there is none yet."
     while True:
@@ -544,11 +552,7 @@ def findRunnable(pp):
             glist, delta = poller.netpoll(0)   # non-blocking: cheap, and it may find work at once
             if sched.latency is not None: netpollStamp(glist, nanotime())
             netpollAdjustWaiters(delta)
-            if glist:
-                gp = glist.pop()
-                injectglist(glist, pp)
-                casgstatus(gp, _Gwaiting, _Grunnable)
-                return gp, False
+            if glist: return runFirst(glist, pp), False
         pollUntil = nextTimerWhen(pp)
         with sched.lock:
             if sched.runqsize: continue        # sysmon or a syscall's return queued work meanwhile
@@ -566,11 +570,7 @@ def findRunnable(pp):
             pp.status, sched.npidle = _Prunning, 0
         if sched.sysmonwait: sched.sysmonnote.set()   # a P is busy again: wake sysmon from deep sleep
         netpollAdjustWaiters(delta)
-        if glist:
-            gp = glist.pop()
-            injectglist(glist, pp)
-            casgstatus(gp, _Gwaiting, _Grunnable)
-            return gp, False
+        if glist: return runFirst(glist, pp), False
         # Woken by a timer coming due or by netpollBreak: go round and look again.
 
 
@@ -591,7 +591,7 @@ def schedule(mp):
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #d56ddd10
+# %% ../nbs/06_proc.ipynb #abbcee96
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -641,7 +641,7 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #54e94572
+# %% ../nbs/06_proc.ipynb #0d533882
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",

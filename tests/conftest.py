@@ -1,7 +1,15 @@
 """Shared fixtures: `gorun` runs a gonb program once per netpoll backend (epoll, poll)."""
 import os
+import resource
+
 import pytest
 import gonb
+
+# Thousands of connections are thousands of fds: raise the soft limit to the hard one, once.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft < _hard:
+    try: resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+    except (ValueError, OSError): pass
 
 BACKENDS = ["epoll", "poll"]
 

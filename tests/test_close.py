@@ -3,7 +3,7 @@
 
 Every test runs once per netpoll backend (the `gorun` fixture).
 """
-import hashlib, os, resource
+import hashlib, os
 
 import pytest
 
@@ -11,13 +11,6 @@ import gonb
 from gonb import net
 from goutil import spawn, watchdog, track, gomain, tcp_pair, read_exactly, assert_closed
 
-# 1,000 connections are 2,000+ fds: make sure the soft limit allows them.
-_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-if _hard == resource.RLIM_INFINITY or _soft < _hard:
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
-    except (ValueError, OSError):
-        pass
 
 # ---------------------------------------------------------------------------------------------
 # helpers (goroutine-side), as in test_deadlines.py

@@ -30,13 +30,6 @@ from goutil import spawn, watchdog, track, close_all, gomain, tcp_pair, read_exa
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The storm and the idle test need thousands of fds: raise the soft limit to the hard one.
-_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-if _hard == resource.RLIM_INFINITY or _soft < _hard:
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
-    except (ValueError, OSError):
-        pass
 
 # ---------------------------------------------------------------------------------------------
 # helpers (goroutine-side), as in test_close.py / test_deadlines.py

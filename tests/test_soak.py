@@ -29,12 +29,6 @@ WARMUP = min(5.0, SECONDS / 5)       # RSS is taken once every connection is bus
 RSS_GROWTH = 0.30                    # generous: a leak of a few bytes per message shows up as far more
 MAX_PAYLOAD = 1 << 16
 
-_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-if _hard == resource.RLIM_INFINITY or _soft < _hard:
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
-    except (ValueError, OSError):
-        pass
 
 
 def rss_bytes():
