@@ -314,8 +314,10 @@ def test_peer_reset_wakes_parked_reader_and_writer(gorun, fd_baseline):
         ln, c, s = tcp_pair()
         rd = spawn(lambda: s.read(bytearray(64)))
         wr = spawn(lambda: s.write(b"z" * (32 << 20)))      # c never reads: the writer parks
-        gonb.sleep(0.05)
-        assert not rd.done and not wr.done, (rd.exc, wr.exc)
+        pd, t0 = s.fd.pfd.pd, gonb.now()
+        while type(pd.rg) is int or type(pd.wg) is int:     # until both are parked (a G in rg and wg)
+            assert gonb.now() - t0 < 5 and not rd.done and not wr.done, (rd.exc, wr.exc)
+            gonb.sleep(0.005)
         c.set_linger(0)
         c.close()
         rd.wait(), wr.wait()
