@@ -14,12 +14,12 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop',
            'busyness', 'print_trace']
 
-# %% ../nbs/06_proc.ipynb #5b24257d
+# %% ../nbs/06_proc.ipynb #3415715d
 import heapq, threading, time
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
-# %% ../nbs/06_proc.ipynb #6703ce38
+# %% ../nbs/06_proc.ipynb #7e25972d
 _Gidle     = 0  # just allocated, not yet initialised
 _Grunnable = 1  # on a run queue; not executing user code
 _Grunning  = 2  # executing user code; owns the M and the P
@@ -38,7 +38,7 @@ waitReasonSleep      = "sleep"
 waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
-# %% ../nbs/06_proc.ipynb #a02a6858
+# %% ../nbs/06_proc.ipynb #8d17f520
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
@@ -63,7 +63,7 @@ class G:
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
-# %% ../nbs/06_proc.ipynb #ba87ccf2
+# %% ../nbs/06_proc.ipynb #5e1e5faf
 _runqSize = 256  # runtime2.go: p.runq [256]guintptr
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
@@ -103,7 +103,7 @@ class M:
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
 
-# %% ../nbs/06_proc.ipynb #a946c9d4
+# %% ../nbs/06_proc.ipynb #85738707
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
 
@@ -156,7 +156,7 @@ def nanotime():
 
 sched = schedt()
 
-# %% ../nbs/06_proc.ipynb #c5130f57
+# %% ../nbs/06_proc.ipynb #c042c606
 class RuntimeThrow(RuntimeError):
     "Go's `throw`: an impossible state inside the runtime (a gonb bug, or misuse of a runtime hook)."
 
@@ -187,7 +187,7 @@ def observe(gp, oldval, newval):
         if gp.pollt: lat["poll_to_run"].record(t - gp.pollt)
         gp.readyt = gp.pollt = 0
 
-# %% ../nbs/06_proc.ipynb #fec162bf
+# %% ../nbs/06_proc.ipynb #2116156d
 def runqput(pp, gp, next):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
@@ -266,7 +266,7 @@ def globrunqputbatch(glist):
         blocked = sched.lastpoll == 0   # read under the lock the M takes before it blocks
     if glist and blocked: sched.poller.netpollBreak()
 
-# %% ../nbs/06_proc.ipynb #f29042c2
+# %% ../nbs/06_proc.ipynb #e504c046
 def getg():
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
     mp = sched.m0
@@ -309,7 +309,7 @@ def go(fn, *args, **kwargs):
     if sched.exiting: raise GreenletExit  # run() is unwinding: nothing new may start
     return newproc(fn, args, kwargs)
 
-# %% ../nbs/06_proc.ipynb #eb6be928
+# %% ../nbs/06_proc.ipynb #67ca8cc5
 def mcall(fn):
     "Switch from the running goroutine to g0 and have it call `fn(gp)` (Go's mcall)."
     return sched.m0.g0.switch(fn)
@@ -396,7 +396,7 @@ def goexit0(gp):
         sched.exited = True
     return None
 
-# %% ../nbs/06_proc.ipynb #14a1844e
+# %% ../nbs/06_proc.ipynb #2f264f2e
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey")
@@ -479,7 +479,7 @@ def now():
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
-# %% ../nbs/06_proc.ipynb #24117ff8
+# %% ../nbs/06_proc.ipynb #08ab928e
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
@@ -505,7 +505,7 @@ def semrelease(s):
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
-# %% ../nbs/06_proc.ipynb #bb5dfb89
+# %% ../nbs/06_proc.ipynb #4bbff770
 class Deadlock(RuntimeError):
     "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
@@ -591,7 +591,7 @@ def schedule(mp):
         mp.curg = None
         gp = continuation(gp)                # a G to resume at once, or None
 
-# %% ../nbs/06_proc.ipynb #abbcee96
+# %% ../nbs/06_proc.ipynb #8ac6e85b
 def run(main, *args, **kwargs):
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
@@ -641,7 +641,7 @@ def unwind_goroutines():
     mp.curg = None
     sched.allgs.clear()
 
-# %% ../nbs/06_proc.ipynb #0d533882
+# %% ../nbs/06_proc.ipynb #7066c896
 def goroutines():
     "A goroutine dump: (goid, status, wait reason, function) for every live goroutine."
     return [(gp.goid, gStatusStrings[gp.status], gp.waitreason if gp.status == _Gwaiting else "",
