@@ -7,12 +7,12 @@ __all__ = ['pdNil', 'pdReady', 'pdWait', 'pollNoError', 'pollErrClosing', 'pollE
            'pollcache', 'netpollPlatforms', 'pollDesc', 'pollCache', 'netpollGenericInit',
            'poll_runtime_pollServerInit', 'poll_runtime_pollOpen', 'poll_runtime_pollClose']
 
-# %% ../nbs/01_pollcache.ipynb #8d3cd2b5
+# %% ../nbs/01_pollcache.ipynb #fa06f94e
 import importlib, os
 from . import runtime
 from .runtime import sched, throw
 
-# %% ../nbs/01_pollcache.ipynb #8c53032c
+# %% ../nbs/01_pollcache.ipynb #8783df64
 pdNil   = 0  # no notification, no waiter
 pdReady = 1  # I/O readiness notification is pending; the next waiter consumes it
 pdWait  = 2  # a goroutine is about to park (set before gopark, replaced by the G in commit)
@@ -22,7 +22,7 @@ pollErrClosing     = 1  # descriptor is closed
 pollErrTimeout     = 2  # I/O timeout
 pollErrNotPollable = 3  # general error polling descriptor (an event error, EPOLLERR)
 
-# %% ../nbs/01_pollcache.ipynb #02caf4ad
+# %% ../nbs/01_pollcache.ipynb #cfa8b02d
 class pollDesc:
     "The runtime's half of a network fd (netpoll.go `pollDesc`)."
     __slots__ = ("link", "fd", "fdseq", "closing", "everr", "rg", "wg",
@@ -50,7 +50,7 @@ class pollDesc:
         return (f"<pollDesc fd={self.fd} fdseq={self.fdseq} rg={show(self.rg)} wg={show(self.wg)}"
                 f"{' closing' if self.closing else ''}>")
 
-# %% ../nbs/01_pollcache.ipynb #ff7a4e6a
+# %% ../nbs/01_pollcache.ipynb #99b92569
 pdsPerBlock = 16  # Go carves 4096-byte blocks (pollBlockSize), as many pollDescs as fit
 
 class pollCache:
@@ -85,7 +85,7 @@ class pollCache:
 
 pollcache = pollCache()
 
-# %% ../nbs/01_pollcache.ipynb #211a5533
+# %% ../nbs/01_pollcache.ipynb #a327765d
 netpollPlatforms = {"epoll": "gonb.netpoll_epoll:EpollPoller", "poll": "gonb.netpoll_epoll:PollPoller"}
 
 def netpollGenericInit():
@@ -104,7 +104,7 @@ def poll_runtime_pollServerInit():
     runtime.getg()
     netpollGenericInit()
 
-# %% ../nbs/01_pollcache.ipynb #1f843ae3
+# %% ../nbs/01_pollcache.ipynb #3f7aed95
 def poll_runtime_pollOpen(fd):
     "Allocate and register a pollDesc for `fd`; returns (pd, errno) like netpoll.go pollOpen."
     pd = pollcache.alloc()
