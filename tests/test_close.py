@@ -308,9 +308,11 @@ def test_close_1000_parked_readers(gorun, fd_baseline):
             conns.append(track(net.dial("tcp", str(ln.addr()))))
             peers.append(track(ln.accept()))
         readers = [spawn(lambda x=x: x.read(bytearray(1))) for x in conns]
-        gonb.sleep(0.05)
+        t0 = gonb.now()
+        while sum(1 for g in gonb.goroutines() if g[2] == "IO wait") < N:   # all parked, however slow
+            assert gonb.now() - t0 < 20, "the readers never all parked"
+            gonb.sleep(0.01)
         assert not any(f.done for f in readers)
-        assert sum(1 for g in gonb.goroutines() if g[2] == "IO wait") >= N
 
         def closer():
             for x in conns:

@@ -196,8 +196,7 @@ def test_netpoll_waiters_return_to_zero(gorun, fd_baseline, how):
                     break                                  # closed conns cannot go round again
                 for i, (c, _) in enumerate(pairs):
                     gonb.go(reader, i, c)
-                gonb.sleep(0.02)
-                assert sched.netpollWaiters == K
+                assert wait_until(lambda: sched.netpollWaiters == K), sched.netpollWaiters
                 assert results == {}
                 for i, (c, s) in enumerate(pairs):
                     way = how if how != "mixed" else ("data", "close", "past-deadline", "deadline-timer")[i % 4]
@@ -250,8 +249,7 @@ def test_netpoll_waiters_after_unwinding_parked_readers(gorun, fd_baseline):
                 c.read(bytearray(4))
         for c, s in conns:
             gonb.go(reader, c, s)
-        gonb.sleep(0.02)
-        assert sched.netpollWaiters == 3
+        assert wait_until(lambda: sched.netpollWaiters == 3), sched.netpollWaiters
         l.close()
         return "done"
     assert gorun(main) == "done"
