@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['ErrClosed', 'networks', 'defaultTCPKeepAlive', 'AddrError', 'UnknownNetworkError', 'DNSError', 'OpError', 'op_error',
            'SplitHostPort', 'JoinHostPort', 'parsePort', 'LookupPort', 'TCPAddr', 'zoneToIndex', 'UnixAddr',
-           'parseNetwork', 'MissingAddress', 'resolveAddrList', 'favoriteAddrFamily', 'sys_socket',
+           'parseNetwork', 'MissingAddress', 'resolveAddrList', 'resolve', 'favoriteAddrFamily', 'sys_socket',
            'set_default_sockopts', 'listenerBacklog', 'netFD', 'sock_socket', 'close_unregistered', 'Closer', 'Conn',
            'TCPConn', 'UnixConn', 'set_keep_alive_default', 'Listener', 'TCPListener', 'UnixListener',
            'internet_socket', 'sysListener', 'ListenConfig', 'listen', 'dial']
 
-# %% ../nbs/00_listen.ipynb #8e5300cf
+# %% ../nbs/00_listen.ipynb #86feba2d
 import errno as _errno, ipaddress, math, os, socket, stat, struct
 from . import runtime
 from .fd import FD
@@ -19,7 +19,7 @@ from .io import EOF, ErrNetClosing, NewSyscallError, with_kind
 
 ErrClosed = ErrNetClosing   # net.ErrClosed is poll.ErrNetClosing
 
-# %% ../nbs/00_listen.ipynb #faf4a8c8
+# %% ../nbs/00_listen.ipynb #4790bfa8
 class AddrError(ValueError):
     "net.AddrError: an address that cannot be used (`address 99999: invalid port`)."
     def __init__(self, err, addr):
@@ -61,7 +61,7 @@ def op_error(op, net, source, addr, err):
     "An OpError that is also an instance of `err`'s class (errors.Is, the Python way)."
     return with_kind(OpError, type(err))(op, net, source, addr, err)
 
-# %% ../nbs/00_listen.ipynb #fb9a47ad
+# %% ../nbs/00_listen.ipynb #c4407730
 def SplitHostPort(hostport):
     "Split `host:port`, `[host]:port` or `:port` (net.SplitHostPort); AddrError with Go's words."
     if not isinstance(hostport, str): raise TypeError(f"address must be a str, not {type(hostport).__name__}")
@@ -108,7 +108,7 @@ def LookupPort(network, service):
     if not 0 <= port <= 0xFFFF: raise AddrError("invalid port", service)
     return port
 
-# %% ../nbs/00_listen.ipynb #56220c6f
+# %% ../nbs/00_listen.ipynb #9c761347
 class TCPAddr:
     "net.TCPAddr: an IP, a port and an IPv6 zone; prints as Go prints it."
     __slots__ = ("IP", "Port", "Zone")
@@ -178,7 +178,7 @@ class UnixAddr:
         if isinstance(sa, bytes): sa = sa.decode(errors="surrogateescape")
         return cls("@" + sa[1:] if sa.startswith("\0") else sa, net)
 
-# %% ../nbs/00_listen.ipynb #419c6bdd
+# %% ../nbs/00_listen.ipynb #b75e135a
 networks = {"tcp": "tcp", "tcp4": "tcp", "tcp6": "tcp", "unix": "unix"}
 
 
@@ -218,7 +218,16 @@ def resolveAddrList(op, network, address):
     if not addrs: raise AddrError("no suitable address found", host)
     return addrs
 
-# %% ../nbs/00_listen.ipynb #95a1dbca
+
+def resolve(op, network, address):
+    "The network checked and the address resolved for `op`, any failure as Go's OpError (no address yet)."
+    try:
+        parseNetwork(network)
+        return resolveAddrList(op, network, address)
+    except (ValueError, OSError) as e:
+        raise op_error(op, network, None, None, e) from None
+
+# %% ../nbs/00_listen.ipynb #b8d6d904
 def favoriteAddrFamily(network, laddr, raddr, mode):
     "(family, ipv6only) for a socket (net/ipsock_posix.go favoriteAddrFamily)."
     if network == "unix": return socket.AF_UNIX, False
@@ -242,7 +251,7 @@ def set_default_sockopts(s, family, ipv6only):
         try: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(ipv6only))
         except OSError as e: raise NewSyscallError("setsockopt", e.errno) from None
 
-# %% ../nbs/00_listen.ipynb #7a4932ba
+# %% ../nbs/00_listen.ipynb #39130e20
 def listenerBacklog(path="/proc/sys/net/core/somaxconn"):
     "The listen(2) backlog Go uses: the kernel's somaxconn, else SOMAXCONN (net/sock_linux.go)."
     try:
@@ -347,7 +356,7 @@ def close_unregistered(fd, s):
     else:
         s.close()
 
-# %% ../nbs/00_listen.ipynb #f19c4566
+# %% ../nbs/00_listen.ipynb #acf9a473
 defaultTCPKeepAlive = 15   # seconds (net/dial.go)
 
 
@@ -513,7 +522,7 @@ class UnixListener(Listener):
                 if stat.S_ISSOCK(os.lstat(name).st_mode): os.unlink(name)
             except OSError: pass
 
-# %% ../nbs/00_listen.ipynb #4f8f3b89
+# %% ../nbs/00_listen.ipynb #2c5f478b
 def internet_socket(net, laddr, raddr, sotype, proto, mode, deadline=None):
     "Pick the address family, then make the socket (net/ipsock_posix.go internetSocket)."
     family, ipv6only = favoriteAddrFamily(net, laddr, raddr, mode)
@@ -544,11 +553,7 @@ class ListenConfig:
     def listen(self, network, address):
         "Announce on a local address (net.ListenConfig.Listen)."
         runtime.getg()
-        try:
-            parseNetwork(network)
-            addrs = resolveAddrList("listen", network, address)
-        except (ValueError, OSError) as e:
-            raise op_error("listen", network, None, None, e) from None
+        addrs = resolve("listen", network, address)
         sl = sysListener(self, network, address)
         la = next((a for a in addrs if getattr(a, "IP", None) is None or a.IP.version == 4), addrs[0])
         try:
@@ -561,15 +566,11 @@ def listen(network, address):
     "Announce on a local address (net.Listen): networks tcp, tcp4, tcp6, unix."
     return ListenConfig().listen(network, address)
 
-# %% ../nbs/00_listen.ipynb #5b3f281b
+# %% ../nbs/00_listen.ipynb #6f23b512
 def dial(network, address, timeout=None):
     "Connect to `address` (net.Dial); `timeout` in seconds bounds the whole dial (net.DialTimeout)."
     runtime.getg()
-    try:
-        parseNetwork(network)
-        raddrs = resolveAddrList("dial", network, address)
-    except (ValueError, OSError) as e:
-        raise op_error("dial", network, None, None, e) from None
+    raddrs = resolve("dial", network, address)
     deadline = runtime.now() + timeout if timeout else None   # 0, like None, means no timeout (Go)
     first = None
     for ra in raddrs:
