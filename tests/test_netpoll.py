@@ -123,7 +123,8 @@ def test_timer_wakes_blocked_netpoll(gorun, fd_baseline, with_waiter):
         def netpoll(delay):
             t0 = time.monotonic()
             r = real(delay)
-            calls.append((delay, time.monotonic() - t0))
+            t1 = time.monotonic()
+            calls.append((delay, t1 - t0, t1))
             return r
         poller.netpoll = netpoll                           # findRunnable calls sched.poller.netpoll
         l = net.listen("tcp", "127.0.0.1:0")
@@ -145,7 +146,10 @@ def test_timer_wakes_blocked_netpoll(gorun, fd_baseline, with_waiter):
                 # nothing else was runnable: the scheduler blocked in netpoll until the timer, it
                 # did not spin with zero timeouts
                 blocking = [c for c in calls if c[0] != 0]
-                assert blocking and len(calls) <= 6, calls
+                # Only if the machine stalled us inside a non-blocking poll until the timer was
+                # already due was there nothing left to block for (d = 0.5 ms under CPU load).
+                assert blocking or (calls and calls[-1][2] >= t0 + d), calls
+                assert len(calls) <= 6, calls
                 assert all(c[0] > 0 for c in blocking), calls   # a timer is armed: never -1
             # several sleepers wake in deadline order, none early
             woke = []
@@ -156,6 +160,8 @@ def test_timer_wakes_blocked_netpoll(gorun, fd_baseline, with_waiter):
             for d in (0.03, 0.01, 0.02):
                 gonb.go(sleeper, d)
             gonb.sleep(0.06)
+            # on a loaded machine all four timers may come due in one check; main may run first
+            assert wait_until(lambda: len(woke) == 3), woke
             assert [d for d, _ in woke] == [0.01, 0.02, 0.03]
             assert all(el >= d for d, el in woke), woke
         finally:
