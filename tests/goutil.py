@@ -109,3 +109,17 @@ def assert_closed(e, op, c=None, ln=None):
     assert not isinstance(e, TimeoutError) and not e.timeout()
     where = f"{op} tcp {ln.addr()}" if ln is not None else conn_words(op, c)
     assert str(e) == f"{where}: use of closed network connection"
+
+
+
+def echo(conn, bufsize=4096):
+    "Echo until EOF or an error, then close: the seed's per-connection goroutine."
+    buf = bytearray(bufsize)
+    try:
+        while True:
+            n = conn.read(buf)
+            conn.write(memoryview(buf)[:n])
+    except (gonb.EOF, OSError):
+        pass
+    finally:
+        close_all(conn)

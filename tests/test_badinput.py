@@ -21,28 +21,13 @@ from hypothesis import strategies as st
 import gonb
 from gonb import net
 from gonb.runtime import sched
-from goutil import read_exactly
+from goutil import read_exactly, echo
 
 LONG_UNIX_PATH = "/tmp/" + "x" * 200          # longer than sun_path (108 bytes)
 
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def echo_loop(s):
-    buf = bytearray(4096)
-    try:
-        while True:
-            n = s.read(buf)
-            s.write(memoryview(buf)[:n])
-    except (gonb.EOF, OSError):
-        pass
-    finally:
-        try:
-            s.close()
-        except net.ErrClosed:
-            pass
 
 
 class Witness:
@@ -58,7 +43,7 @@ class Witness:
                 while True:
                     s = self.ln.accept()
                     self.conns.append(s)
-                    gonb.go(echo_loop, s)
+                    gonb.go(echo, s)
             except net.ErrClosed:
                 pass
 

@@ -26,7 +26,7 @@ import gonb.fd
 from gonb import net
 from gonb.pollcache import pollcache
 from gonb.runtime import Sema, sched, semacquire, semrelease
-from goutil import spawn, watchdog, track, close_all, gomain, tcp_pair, read_exactly
+from goutil import spawn, watchdog, track, close_all, gomain, tcp_pair, read_exactly, echo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -755,21 +755,10 @@ def test_idle_connections_reaped_while_active_echo_flows(gorun, fd_baseline):
         port = idle_ln.addr().Port
 
         # -- the active echo and the slow reader, on their own listener ------------------------
-        def echo_server(s):
-            buf = bytearray(65536)
-            try:
-                while True:
-                    n = s.read(buf)
-                    s.write(memoryview(buf)[:n])
-            except (gonb.EOF, OSError):
-                pass
-            finally:
-                close_all(s)
-
         active_c = track(net.dial("tcp", str(ln.addr())))
-        gonb.go(echo_server, track(ln.accept()))
+        gonb.go(echo, track(ln.accept()), 65536)
         slow_c = track(net.dial("tcp", str(ln.addr())))
-        gonb.go(echo_server, track(ln.accept()))
+        gonb.go(echo, track(ln.accept()), 65536)
 
         phase = {"stop": False}
         rtts = []
