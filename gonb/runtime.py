@@ -411,15 +411,22 @@ class timer:
         self.hkey = -1   # key of this timer's live heap entry; -1 when not in the heap
 
 
+_timerHeapCleanMin = 64   # gonb's floor (Go has none): a small heap would cross the quarter every few resets
+_timerHeapDeadShare = 4   # rebuild once dead entries are more than 1/4 of the heap: Go's ratio (checkTimers)
+
+
 def resettimer(t, when):
-    "Arm (or re-arm) `t` to fire at `when` (ns); wakes a blocked poller if it must wake earlier."
+    """Arm or re-arm `t` to fire at `when` (ns). Timers are armed on the M's thread, and the M recomputes
+    its poll timeout before it blocks, so no poller needs waking here (Go's modtimer / timer.modify call
+    wakeNetPoller, because another M may be blocked in netpoll)."""
     pp = sched.p0
     if t.hkey < 0: pp.ntimers += 1
     sched.timerseq += 1
     t.when, t.hkey = when, sched.timerseq
-    heapq.heappush(pp.timers, (when, t.hkey, t))
-    if len(pp.timers) > 64 and len(pp.timers) - pp.ntimers > len(pp.timers) // 4:
-        clearDeletedTimers(pp)   # Go's quarter; the 64 below which it never bothers is gonb's
+    h = pp.timers
+    heapq.heappush(h, (when, t.hkey, t))
+    if len(h) > _timerHeapCleanMin and len(h) - pp.ntimers > len(h) // _timerHeapDeadShare:
+        clearDeletedTimers(pp)   # here on reset; Go cleans in checkTimers / timers.check instead
 
 
 def stoptimer(t):

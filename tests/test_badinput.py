@@ -593,7 +593,7 @@ def go_lookup_port(service):
     """Go 1.19's LookupPort("tcp", service) for services made of signs and digits: parsePort
     (src/net/port.go: one optional sign, decimal digits, saturating) and the 0..65535 check. A
     service that is not a number needs a lookup; none of these strings names a service, so that
-    ends in `lookup tcp/S: unknown port` (gonb's words for a failed service lookup)."""
+    ends in `lookup tcp/S: unknown port` (Go 1.22+'s words, CL 530415; the README's *Which Go*)."""
     if service == "":
         return "ok", 0
     s, neg = service, False

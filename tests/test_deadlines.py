@@ -185,7 +185,7 @@ def test_timeout_must_not_return(gorun, fd_baseline, op, how):
 
 
 # ---------------------------------------------------------------------------------------------
-# Go's TestReadTimeoutUnblocksRead (issue 17695), and its write twin
+# Go's TestReadTimeoutUnblocksRead (CL 30164), and its write twin
 
 
 @pytest.mark.parametrize("when", ["past", "soon"])

@@ -281,8 +281,8 @@ def test_dial_records_the_real_peer(gorun, fd_baseline, network, host, peer):
 def test_read_after_peer_reset(gorun, fd_baseline, reader_parked):
     """A peer's RST: the next read fails with ECONNRESET (`read: connection reset by peer`), the one
     after it sees EOF, a write gets EPIPE. Go marks a pollDesc's event error only when epoll reports
-    EPOLLERR alone (netpoll_epoll.go: `pd.everr = ev.events == _EPOLLERR`), so an RST's
-    IN|OUT|ERR|HUP|RDHUP must not turn reads into `not pollable`."""
+    EPOLLERR alone (Go 1.23 netpoll_epoll.go netpoll: `pd.setEventErr(ev.Events == syscall.EPOLLERR,
+    tag)`), so an RST's IN|OUT|ERR|HUP|RDHUP must not turn reads into `not pollable`."""
     def main():
         with net.listen("tcp", "127.0.0.1:0") as l, net.dial("tcp", str(l.addr())) as c, \
                 l.accept() as s:

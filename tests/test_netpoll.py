@@ -20,7 +20,9 @@ def wait_until(cond, timeout=5.0):
 
 
 # ---------------------------------------------------------------------------------------------
-# issue 59545: an event for an fd's previous life must not wake the fd's new waiter
+# fdseq (Go 1.21, issue 59545): an event tagged with the descriptor's previous life is dropped. Go's bug
+# was a stale *error* marking the new fd broken; a stale readiness, checked here, would only be a
+# spurious wake-up, and is dropped all the same
 
 def test_stale_event_after_fd_reuse_is_ignored(gorun, fd_baseline):
     def main():
@@ -70,7 +72,8 @@ def test_stale_event_after_fd_reuse_is_ignored(gorun, fd_baseline):
 
 
 # ---------------------------------------------------------------------------------------------
-# netpollBreak (runtime TestNetpollBreak) and wake-up consumption (issues 42237, 42515)
+# netpollBreak (runtime TestNetpollBreak) and who consumes the wake-up: only a blocking poll
+# (CL 171824; Go's comment in netpoll_epoll.go netpoll)
 
 @pytest.mark.parametrize("cls", [EpollPoller, PollPoller])
 def test_netpoll_break_wakes_a_blocked_netpoll(cls, fd_baseline):

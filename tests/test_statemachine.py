@@ -46,7 +46,8 @@ CHECKED after every step, on the real state:
         returns True iff such a readiness was pending when it returned;
       - rg holds a G only while that G is parked in IO wait, a reader parked in IO wait is named by rg
         (else nobody could wake it), and pdWait is only seen while the reader is between CAS and commit;
-      - a parked reader is never left parked on a closed fd or past an expired deadline (Go issue 17695);
+      - a parked reader is never left parked on a closed fd (net.Conn.Close's contract) or past an
+        expired deadline (Go's TestReadTimeoutUnblocksRead);
       - sched.netpollWaiters == the goroutines actually parked in IO wait (Go issue 60782), 0 at the end;
       - after close the reader has finished, pollWait and pollReset return pollErrClosing.
 Direct tests make the two throws fire; a deadline timer fires through the scheduler on real time;
@@ -421,7 +422,7 @@ class Harness:
             assert val in (pdNil, pdReady, pdWait), f"illegal rg {rg!r}"
         if r is not None and r.g in parked:
             assert rg is r.g, "the reader is parked in IO wait but rg does not name it: nobody can wake it"
-            assert not pd.closing, "a reader is still parked on a closed fd (Go issue 17695)"
+            assert not pd.closing, "a reader is still parked on a closed fd (net.Conn.Close's contract)"
             assert pd.rd >= 0, "a reader is still parked after its deadline expired"
         if val == pdWait:
             assert r is not None and not r.done and r.g.status == _Grunnable and r.stops[-1:] in (["W1"], ["W2"]), \
@@ -455,7 +456,7 @@ class Harness:
         if not m.closing: self.take(m, "X")
         while m.pc in RUNNABLE: self.take(m, "S")
         r = self.reader
-        assert r is None or r.done, "the reader is still waiting after close (Go issue 17695)"
+        assert r is None or r.done, "the reader is still waiting after close (net.Conn.Close's contract)"
         assert sched.netpollWaiters == 0, "waiter count not back to 0 (Go issue 60782)"
         assert pd.rg in (pdNil, pdReady) and not isinstance(pd.rg, G)
         assert netpoll.poll_runtime_pollWait(pd, "r") == pollErrClosing
