@@ -328,6 +328,12 @@ def test_addresses_and_families(gorun, fd_baseline):
         any_.write_to(b"back", peer)
         assert c.read(bytearray(8)) == 4
         assert str(track(net.listen_packet("udp4", ":0")).local_addr()).startswith("0.0.0.0:")
+        # a sender's address, changed by the program, sends to the new place (not the kernel's cached sockaddr)
+        other = track(net.listen_packet("udp", "127.0.0.1:0"))
+        peer.Port = other.local_addr().Port
+        any_.write_to(b"moved", peer)
+        buf = bytearray(8)
+        assert other.read_from(buf)[0] == 5 and bytes(buf[:5]) == b"moved"
         if socket.has_ipv6:
             six = track(net.listen_packet("udp6", "[::1]:0"))
             d = track(net.dial("udp6", str(six.local_addr())))
