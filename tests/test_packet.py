@@ -390,3 +390,21 @@ def test_no_fd_leak_1000_sockets(gorun, fd_baseline):
                 assert isinstance(f.exc, net.ErrClosed), repr(f.exc)
 
     gorun(main)
+
+
+def test_udp_bench_smoke():
+    "bench/udp_bench.py's gonb server and Python client work together: echoes counted, none wrong."
+    import json, subprocess, sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parent.parent / "bench" / "udp_bench.py"
+    srv = subprocess.Popen([sys.executable, str(bench), "--serve", "gonb"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(srv.stdout.readline())
+        out = subprocess.run([sys.executable, str(bench), "--client", "-addr", f"127.0.0.1:{port}", "-conns", "5",
+                              "-size", "64", "-warmup", "0.1", "-seconds", "0.3"],
+                             capture_output=True, text=True, timeout=60, check=True)
+    finally:
+        srv.kill()
+        srv.wait()
+    r = json.loads(out.stdout)
+    assert r["Msgs"] > 0 and r["Total"] >= r["Msgs"] and r["Mismatched"] == 0, r
