@@ -408,3 +408,26 @@ def test_udp_bench_smoke():
         srv.wait()
     r = json.loads(out.stdout)
     assert r["Msgs"] > 0 and r["Total"] >= r["Msgs"] and r["Mismatched"] == 0, r
+
+
+def test_bad_input_leaves_the_socket_working(gorun, fd_baseline):
+    "Wrong types get a TypeError that says what to pass, and the socket goes on working."
+    def main():
+        pc, c = udp_pair()
+        with pytest.raises(TypeError):
+            pc.read_from(b"read-only bytes")
+        with pytest.raises(TypeError):
+            pc.write_to("text", c.local_addr())
+        for bad in ("127.0.0.1:9", ("127.0.0.1", 9), 9):
+            with pytest.raises(TypeError, match="UDPAddr"):
+                pc.write_to(b"x", bad)
+        for network in (123, None):
+            with pytest.raises((TypeError, ValueError)):
+                net.listen_packet(network, "127.0.0.1:0")
+        e = raised(lambda: net.listen_packet("ip4:icmp", "127.0.0.1"))
+        assert_go(e, "listen ip4:icmp: unknown network ip4:icmp", ValueError)
+        c.write(b"still here")
+        buf = bytearray(16)
+        assert pc.read_from(buf) == (10, c.local_addr()) and bytes(buf[:10]) == b"still here"
+
+    gorun(gomain(main))
