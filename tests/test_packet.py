@@ -431,3 +431,33 @@ def test_bad_input_leaves_the_socket_working(gorun, fd_baseline):
         assert pc.read_from(buf) == (10, c.local_addr()) and bytes(buf[:10]) == b"still here"
 
     gorun(gomain(main))
+
+
+def link_local():
+    "An IPv6 link-local address of this machine as `fe80::...%ifname`, or None (from /proc/net/if_inet6)."
+    try:
+        with open("/proc/net/if_inet6") as f: rows = [line.split() for line in f]
+    except OSError:
+        return None
+    for addr, _, _, scope, _, name in rows:
+        if scope == "20":
+            return str(__import__("ipaddress").ip_address(bytes.fromhex(addr))) + "%" + name
+    return None
+
+
+@pytest.mark.skipif(link_local() is None, reason="no IPv6 link-local address here")
+def test_link_local_zone(gorun, fd_baseline):
+    "A link-local sender prints with its zone, as Go prints it, and replies reach it."
+    host = link_local()
+
+    def main():
+        a = track(net.listen_packet("udp6", f"[{host}]:0"))
+        b = track(net.listen_packet("udp6", f"[{host}]:0"))
+        assert str(a.local_addr()) == f"[{host}]:{a.local_addr().Port}"
+        b.write_to(b"x", a.local_addr())
+        n, peer = a.read_from(bytearray(8))
+        assert peer == b.local_addr() and peer.Zone == host.partition("%")[2]
+        a.write_to(b"y", peer)
+        assert b.read_from(bytearray(8)) == (1, a.local_addr())
+
+    gorun(gomain(main))
