@@ -7,7 +7,7 @@ __all__ = ['ip_of', 'Errno', 'errno_error', 'ErrWriteToConnected', 'zone_name', 
            'read_from', 'write_to', 'allow_broadcast', 'listen_datagram', 'datagram_socket', 'internet_datagram',
            'PacketConn', 'UDPConn', 'UnixgramConn', 'listen_packet', 'dial_datagram']
 
-# %% ../nbs/14_packet.ipynb #925882e3
+# %% ../nbs/14_packet.ipynb #d802f3b8
 import errno as _errno, functools, ipaddress, socket
 from . import runtime
 from .fd import FD
@@ -16,7 +16,7 @@ from .net import (AddrError, Conn, TCPAddr, UnixAddr, UnixConn, UnknownNetworkEr
                       favoriteAddrFamily, firstIPv4, netFD, networks, op_error, resolve, resolveAddrList,
                       set_default_sockopts, sys_socket)
 
-# %% ../nbs/14_packet.ipynb #22661b5b
+# %% ../nbs/14_packet.ipynb #7d07bd9e
 class Errno(OSError):
     "A bare syscall.Errno: Go prints only its text (`invalid argument`)."
     def __str__(self): return self.strerror
@@ -32,7 +32,7 @@ class ErrWriteToConnected(OSError):
     def __init__(self, msg="use of WriteTo with pre-connected connection"): super().__init__(_errno.EISCONN, msg)
     def __str__(self): return self.strerror
 
-# %% ../nbs/14_packet.ipynb #9864d130
+# %% ../nbs/14_packet.ipynb #8c386dd0
 ip_of = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)   # a server hears the same peers again and again
 
 
@@ -90,7 +90,7 @@ def sockaddr_to_addr(family, net, sa):
     if family == socket.AF_UNIX: return UnixAddr.from_sockaddr(sa or "\0", net)
     return UDPAddr.from_sockaddr(sa)
 
-# %% ../nbs/14_packet.ipynb #16ac5c93
+# %% ../nbs/14_packet.ipynb #ef0da71a
 def read_from(self, p):
     """Receive one datagram into the writable buffer `p`: (n, sender's sockaddr) (FD.ReadFrom). A longer
     datagram is cut to len(p); n == 0 is an empty datagram, never EOF."""
@@ -132,7 +132,7 @@ def write_to(self, p, sa):
 
 FD.read_from, FD.write_to = read_from, write_to
 
-# %% ../nbs/14_packet.ipynb #5d2b774e
+# %% ../nbs/14_packet.ipynb #2aa5baf7
 def allow_broadcast(s):
     "SO_BROADCAST on, as Go's setDefaultSockopts sets it on every IP datagram socket."
     try: s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
@@ -170,7 +170,7 @@ def internet_datagram(net, laddr, raddr):
     family, ipv6only = favoriteAddrFamily(net, laddr, raddr, "listen" if raddr is None else "dial")
     return datagram_socket(net, family, ipv6only, laddr, raddr)
 
-# %% ../nbs/14_packet.ipynb #73c39090
+# %% ../nbs/14_packet.ipynb #d6feffae
 class PacketConn(Conn):
     """net.PacketConn: one datagram per call. read_from/write_to name the peer each time; read/write
     (net.conn's) work once dial has connected the socket to one peer."""
@@ -240,7 +240,7 @@ class UnixgramConn(PacketConn, UnixConn):
         if a.Net != "unixgram": raise errno_error(_errno.EAFNOSUPPORT)
         return a.sockaddr(socket.AF_UNIX)
 
-# %% ../nbs/14_packet.ipynb #226bacff
+# %% ../nbs/14_packet.ipynb #0f3720e6
 def listen_packet(network, address):
     """Announce on a local address for datagrams (net.ListenPacket): udp, udp4, udp6, unixgram. Returns
     a bound UDPConn or UnixgramConn, registered with the poller; there is nothing to accept."""
