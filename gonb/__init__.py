@@ -11,3 +11,11 @@ from .runtime import run, go, gosched, sleep, now, Deadlock, goroutines
 from .sysmon import syscall
 from .io import EOF, ErrDeadlineExceeded
 from . import io, net, runtime
+
+
+def __getattr__(name):
+    "`gonb.trace` is imported on first use, so `python -m gonb.trace` runs it as a fresh module."
+    if name == "trace":
+        import importlib
+        return importlib.import_module("gonb.trace")
+    raise AttributeError(f"module 'gonb' has no attribute {name!r}")

@@ -8,13 +8,13 @@ __all__ = ['mTid', 'sysmonTid', 'columns', 'stateColors', 'funcname', 'stateName
            'traceRunStart', 'traceRunStop', 'category', 'readEvents', 'goroutineSlices', 'summarize', 'fmtus',
            'printSummary', 'timeline', 'plot', 'main']
 
-# %% ../nbs/13_trace.ipynb #bd8530c2
+# %% ../nbs/13_trace.ipynb #89e827a7
 import json, os, sys, threading
 from contextlib import contextmanager
 from .runtime import (sched, nanotime, Histogram, _Gidle, _Grunnable, _Grunning, _Gsyscall,
                           _Gwaiting, _Gdead)
 
-# %% ../nbs/13_trace.ipynb #15a5dd92
+# %% ../nbs/13_trace.ipynb #f1df2d98
 mTid = 1_000_000          # the M's track; goroutine ids stay below this
 sysmonTid = 1_000_001     # sysmon's track
 
@@ -33,7 +33,7 @@ def stateName(new, reason):
     if new == _Gwaiting: return reason or "waiting"
     return {_Grunnable: "runnable", _Grunning: "running", _Gsyscall: "syscall"}[new]
 
-# %% ../nbs/13_trace.ipynb #951a439f
+# %% ../nbs/13_trace.ipynb #1f5449a2
 class Tracer:
     "One trace being written: hooks append records to `buf`; `flush` turns them into trace events in the file."
     flushEvery = 4096   # records held before conversion: the bound on the tracer's memory
@@ -51,7 +51,6 @@ class Tracer:
         self.flows = {}               # goid -> id of the flow from the poll that readied it
         self.preempting = set()       # goids sysmon asked to stop that have not stopped yet
         self.flowid = 0
-        self.events = self.bytes = 0  # written so far
         self.first = True             # no event written yet (the next one needs no comma)
         self.closed = False
         self.error = None             # a write that failed; tracing stopped there
@@ -82,7 +81,7 @@ class Tracer:
         "An instant on sysmon's track: forcegc, netpollBreak."
         self.buf.append((_SYSMON, nanotime(), name, 0))
 
-# %% ../nbs/13_trace.ipynb #2998eaed
+# %% ../nbs/13_trace.ipynb #3f232753
 def _ts(tr, t): return f"{(t - tr.t0) / 1000:.3f}"
 
 
@@ -191,7 +190,7 @@ def convertSysmon(tr, r, out):
 
 _convert = (convertStatus, convertCreate, convertNetpoll, convertPreempt, convertSysmon)
 
-# %% ../nbs/13_trace.ipynb #f46f5265
+# %% ../nbs/13_trace.ipynb #cb061278
 def _flush(self):
     "Convert and write every record appended so far (any thread; one at a time)."
     with self.lock:
@@ -216,8 +215,6 @@ def _write(self, lines):
         detach(self)
         return
     self.first = False
-    self.events += len(lines)
-    self.bytes += len(text)
 
 
 def _attach(self):
@@ -268,7 +265,7 @@ def _finish(self):
 
 Tracer.flush, Tracer.write, Tracer.attach, Tracer.finish = _flush, _write, _attach, _finish
 
-# %% ../nbs/13_trace.ipynb #700d5c4b
+# %% ../nbs/13_trace.ipynb #9e674da5
 _tracer = None   # the trace being written: armed for the next run, or recording the running one
 
 
@@ -317,7 +314,7 @@ def traceRunStop():
     tr.finish()
     if tr.error is not None: print(f"gonb.trace: {tr.path}: {tr.error}", file=sys.stderr)
 
-# %% ../nbs/13_trace.ipynb #2d1d5440
+# %% ../nbs/13_trace.ipynb #6eebd727
 columns = ("running", "IO wait", "sync block", "sleep", "syscall", "runnable")
 
 
@@ -367,6 +364,8 @@ def summarize(path):
 #| export
 def fmtus(us):
     "A duration in µs, readable: 830µs, 12.4ms, 3.20s."
+    if us == 0: return "0"
+    if us < 1: return f"{us * 1000:.0f}ns"
     if us < 1000: return f"{us:.0f}µs"
     if us < 1_000_000: return f"{us / 1000:.1f}ms"
     return f"{us / 1e6:.2f}s"
@@ -389,14 +388,15 @@ def printSummary(path, out=sys.stdout):
         lo, hi = (1 << p) / 1000, (2 << p) / 1000
         print(f"  {fmtus(lo):>8} - {fmtus(hi):<8}{byPow[p]:>8}  {'#' * max(1, round(40 * byPow[p] / top))}", file=out)
 
-# %% ../nbs/13_trace.ipynb #e7857f07
+# %% ../nbs/13_trace.ipynb #3c0e9010
 stateColors = {"running": "#2ca02c", "runnable": "#ff7f0e", "IO wait": "#1f77b4", "sleep": "#b0b0b0",
-               "syscall": "#d62728", "sync block": "#9467bd", "schedule": "#dddddd",
-               "netpoll block": "#aec7e8", "netpoll": "#1f77b4"}
+               "syscall": "#d62728", "sync block": "#9467bd", "schedule": "#d9d9d9",
+               "netpoll block": "#9edae5", "netpoll": "#17becf"}
 
 
 def timeline(path, window=None, rows=24):
-    "Slices and preemptions per track, within `window` = (start ms, end ms) if given."
+    """Slices per track and preemption marks ((tid, ts µs): sysmon's requests and the goroutines'
+    `preempted`), within `window` = (start ms, end ms); the M, sysmon and the `rows` busiest goroutines."""
     lo, hi = (window[0] * 1000, window[1] * 1000) if window else (float("-inf"), float("inf"))
     names, slices, marks, busy = {}, {}, [], {}
     for rec in goroutineSlices(path):
@@ -406,42 +406,41 @@ def timeline(path, window=None, rows=24):
             if t1 < lo or t0 > hi: continue
             slices.setdefault(tid, []).append((name, max(t0, lo), min(t1, hi)))
             if name == "running": busy[tid] = busy.get(tid, 0) + min(t1, hi) - max(t0, lo)
-        elif rec[1] < mTid and rec[2]["name"] == "preempted" and lo <= rec[2]["ts"] <= hi:
+        elif rec[2]["name"] in ("preempt", "preempted") and lo <= rec[2]["ts"] <= hi:
             marks.append((rec[1], rec[2]["ts"]))
     keep = sorted(sorted(busy, key=lambda t: -busy[t])[:rows])
     return names, slices, marks, [mTid, sysmonTid] + [t for t in keep if t < mTid]
 
 
 def plot(path, out, window=None, rows=24, title=None):
-    "Draw the timeline of trace `path` into the PNG `out` (matplotlib)."
+    "Draw the timeline of trace `path` into the PNG `out` (matplotlib); returns `out`."
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names, slices, marks, order = timeline(path, window, rows)
-    fig, ax = plt.subplots(figsize=(12, 1.2 + 0.32 * len(order)))
+    fig, ax = plt.subplots(figsize=(12, 1.6 + 0.3 * len(order)))
     y = {tid: i for i, tid in enumerate(reversed(order))}
     for tid in order:
         by = {}
         for name, t0, t1 in slices.get(tid, []):
-            key = name if name in stateColors else "sync block"
-            by.setdefault(key, []).append((t0 / 1000, (t1 - t0) / 1000))
+            by.setdefault(name if name in stateColors else "sync block", []).append((t0 / 1000, (t1 - t0) / 1000))
         for key, bars in by.items():
             ax.broken_barh(bars, (y[tid] - 0.4, 0.8), color=stateColors[key], label=key)
     for tid, ts in marks:
         if tid in y: ax.plot([ts / 1000] * 2, [y[tid] - 0.5, y[tid] + 0.5], color="red", lw=1.2)
+    ax.plot([], [], color="red", lw=1.2, label="preemption")
     ax.set_yticks(list(y.values()), [names.get(t, str(t)) for t in y])
     ax.set_xlabel("ms since the trace started")
+    ax.set_title(title or os.path.basename(path))
     handles, labels = ax.get_legend_handles_labels()
     seen = dict(zip(labels, handles))
-    ax.legend(seen.values(), seen.keys(), loc="upper center", bbox_to_anchor=(0.5, -0.12 - 1.5 / len(order)),
-              ncol=min(len(seen), 9), fontsize=8, frameon=False)
-    ax.set_title(title or os.path.basename(path))
-    fig.tight_layout()
+    fig.legend(seen.values(), seen.keys(), loc="lower center", ncol=len(seen), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
 
-# %% ../nbs/13_trace.ipynb #53e7af1f
+# %% ../nbs/13_trace.ipynb #bcbbf87d
 def main(argv=None):
     import argparse
     ap = argparse.ArgumentParser(prog="python -m gonb.trace",

@@ -229,3 +229,21 @@ def test_a_program_that_panics_or_deadlocks_leaves_a_valid_trace(ending, backend
     events = check_trace(path)
     main = tid_of(events, " main")
     assert slices(events, main)[-1][0] == ("running" if ending == "panic" else "semacquire")
+
+
+def test_sysmon_forcegc_is_an_instant_on_its_track(gorun, tmp_path, monkeypatch):
+    import gonb.sysmon as sm
+    monkeypatch.setattr(sm, "forcegcperiod", 50_000_000)     # 50 ms instead of 2 minutes
+    path = str(tmp_path / "t.json")
+
+    def main():
+        t = gonb.now()
+        while gonb.now() - t < 0.3: gonb.gosched()          # the P stays busy: sysmon keeps looking
+
+    with trace.tracing(path):
+        gorun(main)
+    events = check_trace(path)
+    forced = [e for e in events if e["ph"] == "i" and e["name"] == "forcegc"]
+    assert forced and all(e["tid"] == trace.sysmonTid for e in forced)
+    helper = tid_of(events, " forcegchelper")
+    assert any(sl[0] == "running" and sl[1] >= forced[0]["ts"] for sl in slices(events, helper))
