@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['mTid', 'sysmonTid', 'columns', 'stateColors', 'funcname', 'stateName', 'Tracer', 'convertStatus', 'trackName',
-           'convertCreate', 'convertNetpoll', 'convertPreempt', 'convertSysmon', 'detach', 'start', 'stop', 'tracing',
-           'traceRunStart', 'traceRunStop', 'category', 'readEvents', 'goroutineSlices', 'summarize', 'fmtus',
-           'printSummary', 'timeline', 'plot', 'main']
+           'convertCreate', 'convertNetpoll', 'convertPreempt', 'convertSysmon', 'flushTrack', 'detach', 'start',
+           'stop', 'tracing', 'traceRunStart', 'traceRunStop', 'category', 'readEvents', 'goroutineSlices', 'summarize',
+           'fmtus', 'printSummary', 'timeline', 'plot', 'main']
 
 # %% ../nbs/13_trace.ipynb #89e827a7
 import json, os, sys, threading
@@ -36,7 +36,7 @@ def stateName(new, reason):
 # %% ../nbs/13_trace.ipynb #1f5449a2
 class Tracer:
     "One trace being written: hooks append records to `buf`; `flush` turns them into trace events in the file."
-    flushEvery = 4096   # records held before conversion: the bound on the tracer's memory
+    flushEvery = 512    # records held before conversion: the bound on the tracer's memory (and on a pause)
 
     def __init__(self, path):
         self.path = path
@@ -198,9 +198,20 @@ def _flush(self):
         n = len(self.buf)
         recs = self.buf[:n]
         del self.buf[:n]            # records appended meanwhile stay for the next batch
+        t0 = nanotime()             # after the slice: every record in it is older
         out = []
         for r in recs: _convert[r[0]](self, r, out)
+        tid = flushTrack()
+        if tid:                     # the tracer's own work, on the track of the thread that did it
+            out.append(f'{{"ph":"X","ts":{_ts(self, t0)},"dur":{(nanotime() - t0) / 1000:.3f},"pid":{self.pid},'
+                       f'"tid":{tid},"name":"trace flush","cat":"trace","args":{{"records":{n}}}}}')
         self.write(out)
+
+
+def flushTrack():
+    "The M's or sysmon's track when the calling thread is theirs, else 0 (a syscall helper: no track)."
+    if sched.m0 is not None and threading.get_ident() == sched.m0.procid: return mTid
+    return sysmonTid if threading.current_thread() is sched.sysmon else 0
 
 
 def _write(self, lines):
@@ -391,7 +402,7 @@ def printSummary(path, out=sys.stdout):
 # %% ../nbs/13_trace.ipynb #3c0e9010
 stateColors = {"running": "#2ca02c", "runnable": "#ff7f0e", "IO wait": "#1f77b4", "sleep": "#b0b0b0",
                "syscall": "#d62728", "sync block": "#9467bd", "schedule": "#d9d9d9",
-               "netpoll block": "#9edae5", "netpoll": "#17becf"}
+               "netpoll block": "#9edae5", "netpoll": "#17becf", "trace flush": "#8c564b"}
 
 
 def timeline(path, window=None, rows=24):
