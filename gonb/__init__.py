@@ -15,3 +15,10 @@ from . import io, net, runtime
 
 # settings.ini's version; nbdev_export keeps this line in step, here below the module docstring
 __version__ = "0.1.0"
+
+def __getattr__(name):
+    "`gonb.trace` is imported on first use, so `python -m gonb.trace` runs it as a fresh module."
+    if name == "trace":
+        import importlib
+        return importlib.import_module("gonb.trace")
+    raise AttributeError(f"module 'gonb' has no attribute {name!r}")

@@ -149,6 +149,7 @@ class schedt:
         self.trace = None             # list of state transitions while tracing, else None
         self.latency = None           # wake-up histograms while recording (see latency_start)
         self.observing = False        # trace or latency on: casgstatus calls observe()
+        self.tracer = None            # the execution tracer while one records (chapter 13), else None
         self.start = nanotime()       # when this run began
         self.idle_ns = 0              # time the M spent blocked in netpoll (busyness = the rest)
 
@@ -180,6 +181,7 @@ def casgstatus(gp, oldval, newval):
 def observe(gp, oldval, newval):
     "Record a transition for the trace and the wake-up latency histograms, whichever is on."
     t = nanotime()
+    if sched.tracer is not None: sched.tracer.gstatus(gp, oldval, newval, t)
     if sched.trace is not None:
         sched.trace.append((t, gp.goid, gStatusStrings[oldval], gStatusStrings[newval],
                             gp.waitreason if newval == _Gwaiting else ""))
@@ -268,6 +270,7 @@ def globrunqputbatch(glist):
         sched.runq.extend(glist)
         sched.runqsize += len(glist)
         blocked = sched.lastpoll == 0   # read under the lock the M takes before it blocks
+    if glist and blocked and sched.tracer is not None: sched.tracer.sysmonEvent("netpollBreak")
     if glist and blocked: sched.poller.netpollBreak()
 
 # %% ../nbs/06_proc.ipynb #e504c046
@@ -561,6 +564,7 @@ def findRunnable(pp):
         poller = sched.poller
         if sched.netpollWaiters > 0 and sched.lastpoll != 0:
             glist, delta = poller.netpoll(0)   # non-blocking: cheap, and it may find work at once
+            if sched.tracer is not None: sched.tracer.netpoll(glist, 0, 0)
             if sched.latency is not None: netpollStamp(glist, nanotime())
             netpollAdjustWaiters(delta)
             if glist: return runFirst(glist, pp), False
@@ -575,6 +579,7 @@ def findRunnable(pp):
         glist, delta = poller.netpoll(delay)
         t1 = nanotime()
         sched.idle_ns += t1 - t0
+        if sched.tracer is not None: sched.tracer.netpoll(glist, t0, t1)
         if sched.latency is not None: netpollStamp(glist, t1)
         with sched.lock:
             sched.lastpoll = t1
@@ -612,6 +617,7 @@ def run(main, *args, **kwargs):
     if not callable(main): raise TypeError(f"gonb.run: {main!r} is not callable")
     from gonb.pollcache import netpollGenericInit   # chapter 01; imported here, as it imports this module
     from gonb.sysmon import sysmonStart, sysmonStop  # chapter 03, likewise
+    from gonb.trace import traceRunStart, traceRunStop  # chapter 13, likewise
     sched.reset()
     mp, pp = M(0), P(0)
     mp.p, pp.m = pp, mp
@@ -619,6 +625,7 @@ def run(main, *args, **kwargs):
     sched.m0, sched.p0 = mp, pp
     try:
         netpollGenericInit()
+        traceRunStart()   # GONB_TRACE, or a trace started before run (chapter 13)
         # Go's runtime.main passes through several scheduler ticks (sysmon, the GC workers) before
         # user code runs. Queued on the ring rather than runnext, main starts a new time slice, so
         # the program begins at tick 1 and its first gosched does not meet tick 0's global-queue check.
@@ -629,6 +636,7 @@ def run(main, *args, **kwargs):
         return sched.main.result
     finally:
         sysmonStop()
+        traceRunStop()    # returned, panicked or deadlocked: the trace file is closed whole
         unwind_goroutines()
         if sched.poller is not None: sched.poller.close()
         sched.reset()
@@ -668,7 +676,7 @@ def trace_start():
 def trace_stop():
     "Stop recording; return the transitions as (t_ns, goid, from, to, wait reason)."
     tr, sched.trace = sched.trace, None
-    sched.observing = sched.latency is not None
+    sched.observing = sched.latency is not None or sched.tracer is not None
     return tr or []
 
 
@@ -715,7 +723,7 @@ def latency_start():
 def latency_stop():
     "Stop recording; returns the histograms."
     lat, sched.latency = sched.latency, None
-    sched.observing = sched.trace is not None
+    sched.observing = sched.trace is not None or sched.tracer is not None
     return lat
 
 

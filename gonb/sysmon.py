@@ -64,6 +64,7 @@ def preemptone(pp):
     mp = pp.m
     gp = mp.curg
     if gp is None: return False
+    if sched.tracer is not None: sched.tracer.preempt(gp)
     gp.preempt = True
     if sched.asyncpreempt: signal.pthread_kill(mp.procid, signal.SIGURG)   # preemptM
     return True
@@ -161,6 +162,7 @@ def handoffp(pp):
     if call is None: return False
     with call.lock:
         if call.done: return False
+        if sched.tracer is not None: sched.tracer.handoff(call.gp)   # before the M wakes
         call.handedoff = True
         call.wake.set()
     return True
@@ -235,6 +237,7 @@ def forcegc_due(now):
     "sysmon's check: a forced collection is due and the helper is parked, so wake it."
     if not forcegcstate.idle or now - forcegcstate.last < forcegcperiod: return
     forcegcstate.idle = False
+    if sched.tracer is not None: sched.tracer.sysmonEvent("forcegc")
     injectglist([forcegcstate.g], None)
 
 # %% ../nbs/03_sysmon.ipynb #65cbab5b
@@ -315,6 +318,7 @@ def sysmon_netpoll(now):
     with sched.lock:                     # Go's CAS; like Go, poll whether or not it succeeded
         if sched.lastpoll == lastpoll: sched.lastpoll = now
     glist, delta = sched.poller.netpoll(0)
+    if sched.tracer is not None: sched.tracer.netpoll(glist, now, nanotime(), sysmon=True)
     if sched.latency is not None: runtime.netpollStamp(glist, nanotime())
     if glist: injectglist(glist, None)
     runtime.netpollAdjustWaiters(delta)  # after: the waiters must not look gone before they are queued
