@@ -157,8 +157,9 @@ def hog(off=False, seconds=5.0, interval=0.001, give_up=1.0, godebug=None):
 
 
 def hog_trace(seconds=1.0, godebug=None):
-    """Probe the hog server as `hog` does while it traces itself for `seconds`: returns its goroutine
-    state transitions (t_ns, goid, from, to, reason); goroutine 3 is the echo, 4 the hog."""
+    """Probe the hog server while it traces itself for `seconds`, pausing 1 ms after each answer so the
+    echo has parked before the next message comes: returns its goroutine state transitions
+    (t_ns, goid, from, to, reason); goroutine 3 is the echo, 4 the hog."""
     p = child("hog", False, seconds, godebug=godebug)
     port = int(p.stdout.readline())
     s = socket.create_connection(("127.0.0.1", port))
@@ -168,6 +169,7 @@ def hog_trace(seconds=1.0, godebug=None):
         s.sendall(b"ping")
         got = b""
         while len(got) < 4: got += s.recv(4 - len(got))
+        time.sleep(0.001)
     out = p.stdout.readline()
     p.wait()
     s.close()
