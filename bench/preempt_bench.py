@@ -20,11 +20,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from gonb.bench import cpus, go_build, machine, pinned
+from gonb.bench import cpus, go_build, machine, pinned, serve_control
 
 HERE = Path(__file__).resolve()
 RESULTS = HERE.parent / "results"
@@ -64,17 +63,6 @@ def serve():
         wall = (now - mark["t"]) / 1e9
         return {"hog_ips": (done - mark["done"]) / wall, "server_cpu": (time.process_time() - mark["cpu"]) / wall}
 
-    def control(conn):
-        buf, pending = bytearray(512), b""
-        with conn:
-            while True:
-                try: n = conn.read(buf)
-                except (gonb.EOF, OSError): return
-                pending += buf[:n]
-                while b"\n" in pending:
-                    line, pending = pending.split(b"\n", 1)
-                    conn.write(json.dumps(command(line.decode())).encode() + b"\n")
-
     def echo(conn):
         buf = bytearray(4096)
         view = memoryview(buf)
@@ -91,7 +79,7 @@ def serve():
     def main():
         ln, ctl = net.listen("tcp", "127.0.0.1:0"), net.listen("tcp", "127.0.0.1:0")
         print(ln.addr().Port, ctl.addr().Port, flush=True)
-        gonb.go(accept_loop, ctl, control)
+        gonb.go(accept_loop, ctl, lambda conn: serve_control(conn, command))
         gonb.go(hog)
         accept_loop(ln, echo)
 
