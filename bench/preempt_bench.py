@@ -6,13 +6,15 @@ lab's load client (nbs/08_latency.ipynb; Go's when `go` is installed):
 
 * probe: one connection at 1 message per ms beside the hog: the probe's round trip p50/p99, and the
   hog's own progress (loop iterations per second) meanwhile;
-* echo: 100 connections flat out beside the hog: echo throughput, and the hog's progress.
+* echo: 100 connections flat out beside the hog: echo throughput, and the hog's progress;
+* alone: the hog with nobody waiting: its progress, and how many slices per second it is given
+  (the P's schedtick rate: how often sysmon preempts a goroutine nobody waits for).
 
 Go's own echo server with its hog (bench/go, GOMAXPROCS=1) is measured the same way, in the same run.
 The server is pinned to one CPU and the client to the other, as in the lab. Results are medians over
 `--repeat` runs, written to bench/results/preempt.json and plotted to bench/results/preempt.png.
 
-    python bench/preempt_bench.py                    # ~3 min
+    python bench/preempt_bench.py                    # ~5 min
     python bench/preempt_bench.py --repeat 1 --seconds 1.5   # ~1 min
 """
 import argparse
@@ -43,6 +45,7 @@ def serve():
     "A gonb echo server with a counted CPU hog and the lab's control protocol (reset / report)."
     import gonb
     from gonb import net
+    from gonb.runtime import sched
     chunks = [0]
     mark = {}
 
@@ -55,13 +58,14 @@ def serve():
             chunks[0] = n
 
     def command(line):
-        "reset: open the window; report: the hog's progress since (iterations per second)."
-        now, done = time.monotonic_ns(), chunks[0] * CHUNK
+        "reset: open the window; report: the hog's progress and the slices begun since (per second)."
+        now, done, ticks = time.monotonic_ns(), chunks[0] * CHUNK, sched.p0.schedtick
         if line.startswith("reset"):
-            mark.update(t=now, done=done, cpu=time.process_time())
+            mark.update(t=now, done=done, ticks=ticks, cpu=time.process_time())
             return {"ok": True}
         wall = (now - mark["t"]) / 1e9
-        return {"hog_ips": (done - mark["done"]) / wall, "server_cpu": (time.process_time() - mark["cpu"]) / wall}
+        return {"hog_ips": (done - mark["done"]) / wall, "slices": (ticks - mark["ticks"]) / wall,
+                "server_cpu": (time.process_time() - mark["cpu"]) / wall}
 
     def echo(conn):
         buf = bytearray(4096)
@@ -118,6 +122,7 @@ def measure(label, godebug, gobin, seconds, scpu, ccpu):
             load(port, ctl, p.pid, 1, False, 0.2, gobin, ccpu)
         pr = load(port, ctl, p.pid, 0, True, seconds, gobin, ccpu)
         ec = load(port, ctl, p.pid, 100, False, seconds / 2, gobin, ccpu)
+        al = load(port, ctl, p.pid, 0, False, seconds / 2, gobin, ccpu)
     finally:
         p.kill()
         p.wait()
@@ -126,7 +131,8 @@ def measure(label, godebug, gobin, seconds, scpu, ccpu):
             "probe_p99": pr["probe_rtt"].get("p99"), "probe_n": pr["probe_rtt"].get("n"),
             "starved": pr.get("starved"), "hog_ips": srv.get("hog_ips"),
             "echo_rate": ec["rate"], "echo_hog_ips": (ec.get("server") or {}).get("hog_ips"),
-            "errors": pr.get("errors", []) + ec.get("errors", [])}
+            "alone_hog_ips": (al.get("server") or {}).get("hog_ips"), "alone_slices": (al.get("server") or {}).get("slices"),
+            "errors": pr.get("errors", []) + ec.get("errors", []) + al.get("errors", [])}
 
 
 def median(xs):
@@ -140,11 +146,12 @@ def summarize(runs):
     for label in dict.fromkeys(r["label"] for r in runs):
         rs = [r for r in runs if r["label"] == label]
         out[label] = {k: median([r[k] for r in rs]) for k in
-                      ("probe_p50", "probe_p99", "hog_ips", "echo_rate", "echo_hog_ips")}
+                      ("probe_p50", "probe_p99", "hog_ips", "echo_rate", "echo_hog_ips", "alone_hog_ips",
+                       "alone_slices")}
         out[label]["starved"] = any(r["starved"] for r in rs)
     base = out[configs()[0][0]]
     for s in out.values():
-        for k in ("hog_ips", "echo_hog_ips"):
+        for k in ("hog_ips", "echo_hog_ips", "alone_hog_ips"):
             s[k + "_share"] = s[k] / base[k] if s[k] and base[k] else None
     return out
 
@@ -163,7 +170,8 @@ def run(repeat, seconds, with_go=True):
             r["repeat"] = rep
             res["runs"].append(r)
             print(f"{label:<24} probe p50 {ms(r['probe_p50'])} p99 {ms(r['probe_p99'])}  hog "
-                  f"{r['hog_ips'] or 0:>12,.0f} it/s  echo C=100 {r['echo_rate']:>8,.0f} msg/s", file=sys.stderr, flush=True)
+                  f"{r['hog_ips'] or 0:>12,.0f} it/s  echo C=100 {r['echo_rate']:>8,.0f} msg/s  alone "
+                  f"{r['alone_slices'] or 0:5.0f} slices/s", file=sys.stderr, flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end", file=sys.stderr)
     res["meta"]["loadavg_end"] = os.getloadavg()[0]
     res["summary"] = summarize(res["runs"])
@@ -175,21 +183,25 @@ def ms(ns): return "     -" if ns is None else f"{ns / 1e6:6.2f}"
 
 def table(res):
     "The summary as text, one line per setting."
-    lines = [f"{'setting':<24} {'probe p50':>9} {'p99':>7}  {'hog it/s':>12} {'share':>6}  {'echo C=100':>10} {'hog share':>9}"]
+    lines = [f"{'setting':<24} {'probe p50':>9} {'p99':>7}  {'hog it/s':>12} {'share':>6}  {'echo C=100':>10} "
+             f"{'hog share':>9}  {'alone: share':>12} {'slices/s':>8}"]
     for label, s in res["summary"].items():
         share = lambda k: "     -" if s.get(k) is None else f"{s[k] * 100:5.0f}%"
-        hog = "-" if s["hog_ips"] is None else f"{s['hog_ips']:,.0f}"
-        lines.append(f"{label:<24} {ms(s['probe_p50'])} ms {ms(s['probe_p99'])}  {hog:>12} "
-                     f"{share('hog_ips_share')}  {s['echo_rate']:>10,.0f} {share('echo_hog_ips_share'):>9}")
+        num = lambda k: "-" if s.get(k) is None else f"{s[k]:,.0f}"
+        lines.append(f"{label:<24} {ms(s['probe_p50'])} ms {ms(s['probe_p99'])}  {num('hog_ips'):>12} "
+                     f"{share('hog_ips_share')}  {num('echo_rate'):>10} {share('echo_hog_ips_share'):>9}  "
+                     f"{share('alone_hog_ips_share'):>12} {num('alone_slices'):>8}")
     return "\n".join(lines)
 
 
 def plot(res, path=None):
-    "Three panels against the slice: probe p50/p99, the hog's share, echo throughput; latency-aware off and on."
+    "Four panels against the slice, latency-aware off and on: the probe, the hog's share, echo, the hog alone."
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
     s = res["summary"]
     go = next((v for k, v in s.items() if k.startswith("Go")), None)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.6))
+    axes = axes.flatten()
     for lat, color in ((0, "C0"), (1, "C3")):
         name = "latency-aware" if lat else "slice only"
         rows = [s[f"{x} ms{' latency' if lat else ''}"] for x in SLICES_MS]
@@ -197,14 +209,18 @@ def plot(res, path=None):
         axes[0].plot(SLICES_MS, [r["probe_p50"] / 1e6 for r in rows], "o--", color=color, alpha=.6, label=f"{name} p50")
         axes[1].plot(SLICES_MS, [r["hog_ips_share"] * 100 for r in rows], "o-", color=color, label=f"{name}, probe")
         axes[1].plot(SLICES_MS, [r["echo_hog_ips_share"] * 100 for r in rows], "s:", color=color, label=f"{name}, echo C=100")
+        axes[1].plot(SLICES_MS, [r["alone_hog_ips_share"] * 100 for r in rows], "^--", color=color, alpha=.6,
+                     label=f"{name}, alone")
         axes[2].plot(SLICES_MS, [r["echo_rate"] / 1e3 for r in rows], "o-", color=color, label=name)
+        axes[3].plot(SLICES_MS, [r["alone_slices"] for r in rows], "o-", color=color, label=name)
     if go:
-        axes[0].axhline(go["probe_p99"] / 1e6, color="k", lw=.8, ls="-.", label="Go 1.19 p99 (10 ms)")
-        axes[0].axhline(go["probe_p50"] / 1e6, color="k", lw=.8, ls=":", label="Go 1.19 p50")
+        axes[0].axhline(go["probe_p99"] / 1e6, color="k", lw=.8, ls="-.", label=f"Go 1.19 p99 {go['probe_p99'] / 1e6:.0f} ms")
+        axes[0].axhline(go["probe_p50"] / 1e6, color="k", lw=.8, ls=":", label=f"Go 1.19 p50 {go['probe_p50'] / 1e6:.0f} ms")
         axes[2].axhline(go["echo_rate"] / 1e3, color="k", lw=.8, ls="-.", label="Go 1.19 (hog, 1 CPU)")
     axes[0].axhline(5, color="g", lw=.8, ls=":", label="target p99 5 ms")
     axes[1].axhline(80, color="g", lw=.8, ls=":", label="target 80 %")
-    titles = ("hog probe round trip (ms)", "hog's iterations/s, % of Go's defaults", "echo C=100 beside the hog (k msg/s)")
+    titles = ("hog probe round trip (ms)", "hog's iterations/s, % of Go's defaults", "echo C=100 beside the hog (k msg/s)",
+              "the hog alone: slices begun per second")
     for ax, title in zip(axes, titles):
         ax.set_xscale("log")
         ax.set_xticks(SLICES_MS, [str(x) for x in SLICES_MS])
@@ -212,11 +228,13 @@ def plot(res, path=None):
         ax.set_xlabel("preemptslice (ms)")
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7)
-    axes[0].set_yscale("log")
-    axes[0].set_yticks([1, 2, 5, 10, 20, 50], ["1", "2", "5", "10", "20", "50"])
+    for ax, ticks in ((axes[0], [1, 2, 5, 10, 20, 50]), (axes[3], [20, 50, 100, 200, 500, 1000])):
+        ax.set_yscale("log")
+        ax.set_yticks(ticks, [str(t) for t in ticks])
+        ax.yaxis.set_minor_formatter(NullFormatter())
     m = res["meta"]
     fig.suptitle(f"GODEBUG=preemptslice, latencypreempt: medians of {m['repeat']} runs, {m['nproc']} shared cores, "
-                 f"load avg {m['loadavg_start']:.1f}", y=1.02)
+                 f"load avg {m['loadavg_start']:.1f}", y=1.0)
     plt.tight_layout()
     if path: fig.savefig(path, dpi=110, bbox_inches="tight")
     return fig

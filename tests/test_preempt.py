@@ -91,10 +91,16 @@ def test_bad_slice_is_a_clear_error_and_the_runtime_stays_healthy(bad, monkeypat
     assert sched.m0 is None
 
 
-def test_the_lab_measures_each_setting():
+def test_latency_aware_mode_leaves_a_goroutine_nobody_waits_for_alone():
+    # The lab's three scenarios against a 1 ms slice, alone and latency-aware. With nobody waiting,
+    # the slice alone preempts the hog every ~2 ms; latency-aware, it keeps Go's 10 ms slice.
     import preempt_bench as pb
     from gonb.bench import cpus, go_build
     scpu, ccpu = cpus()
-    r = pb.measure("2 ms latency", LATENCY, go_build(), 0.6, scpu, ccpu)
-    assert not r["starved"] and r["probe_n"] > 20 and r["probe_p99"] < 0.5e9
-    assert r["hog_ips"] > 1e6 and r["echo_rate"] > 100 and r["echo_hog_ips"] > 0
+    gobin = go_build()
+    short, aware = (pb.measure(g, g, gobin, 0.8, scpu, ccpu) for g in
+                    ("preemptslice=1ms,latencypreempt=0", "preemptslice=1ms,latencypreempt=1"))
+    for r in (short, aware):
+        assert not r["starved"] and r["probe_n"] > 20 and r["probe_p99"] < 0.5e9, r
+        assert r["hog_ips"] > 1e6 and r["echo_rate"] > 100 and r["echo_hog_ips"] > 0 and r["alone_hog_ips"] > 1e6, r
+    assert aware["alone_slices"] < 150 < short["alone_slices"] and aware["alone_slices"] < 0.5 * short["alone_slices"]
