@@ -6,6 +6,7 @@ asynchronous preemption signal needs the main thread. Import the functions, or r
     python examples/sysmon_scenarios.py hog [--off]       # a CPU hog vs an echo probe at 1 msg/ms
     python examples/sysmon_scenarios.py busy [--off]      # two gosched loops vs a parked reader
     python examples/sysmon_scenarios.py syscall [--off]   # gonb.syscall(time.sleep, 0.5) vs a 1 ms ticker
+    GODEBUG=preemptslice=2ms,latencypreempt=1 python examples/sysmon_scenarios.py hog   # chapter 03's knobs
 
 `--off` runs the same program without what sysmon provides: GODEBUG=asyncpreemptoff=1 for the hog,
 no sysmon thread for the others.
@@ -20,9 +21,11 @@ import time
 HERE = os.path.abspath(__file__)
 
 
-def child(mode, off, *args):
-    "Start this script as a gonb program in a new process; returns the Popen."
+def child(mode, off, *args, godebug=None):
+    "Start this script as a gonb program in a new process (with GODEBUG=`godebug` if given); returns the Popen."
     env = dict(os.environ)
+    if godebug is not None:
+        env["GODEBUG"] = godebug
     if off and mode == "hog":
         env["GODEBUG"] = "asyncpreemptoff=1"
     cmd = [sys.executable, HERE, "--child", mode] + (["--off"] if off else []) + [str(a) for a in args]
@@ -31,10 +34,12 @@ def child(mode, off, *args):
 
 # --- the programs, run with --child --------------------------------------------------------------
 
-def hog_server(off):
-    "An echo server and a goroutine spinning forever in pure Python: `while True: x += 1`."
+def hog_server(off, seconds=None):
+    """An echo server and a goroutine spinning forever in pure Python: `while True: x += 1`. With
+    `seconds`, it records every goroutine state transition for that long and prints them as JSON."""
     import gonb
     from gonb import net
+    from gonb import runtime
 
     def hog():
         x = 0
@@ -53,7 +58,12 @@ def hog_server(off):
         c = ln.accept()
         gonb.go(echo, c)
         gonb.go(hog)
-        gonb.sleep(3600)   # the parent kills this process
+        if seconds is None:
+            gonb.sleep(3600)   # the parent kills this process
+        runtime.trace_start()
+        gonb.sleep(float(seconds))
+        print(json.dumps(runtime.trace_stop()), flush=True)
+        os._exit(0)
 
     gonb.run(main)
 
@@ -117,10 +127,11 @@ def syscall_program(off):
 
 # --- the measurements, run by the parent ----------------------------------------------------------
 
-def hog(off=False, seconds=5.0, interval=0.001, give_up=1.0):
+def hog(off=False, seconds=5.0, interval=0.001, give_up=1.0, godebug=None):
     """Probe the hog server at 1 message per `interval`: returns the round-trip times in seconds,
-    stopping early (starved=True) when one reply takes longer than `give_up` seconds."""
-    p = child("hog", off)
+    stopping early (starved=True) when one reply takes longer than `give_up` seconds. `godebug`, e.g.
+    "preemptslice=2ms,latencypreempt=1", is the server's GODEBUG (else it inherits this process's)."""
+    p = child("hog", off, godebug=godebug)
     try:
         port = int(p.stdout.readline())
         s = socket.create_connection(("127.0.0.1", port))
@@ -143,6 +154,26 @@ def hog(off=False, seconds=5.0, interval=0.001, give_up=1.0):
     finally:
         p.kill()
         p.wait()
+
+
+def hog_trace(seconds=1.0, godebug=None):
+    """Probe the hog server while it traces itself for `seconds`, pausing 1 ms after each answer so the
+    echo has parked before the next message comes: returns its goroutine state transitions
+    (t_ns, goid, from, to, reason); goroutine 3 is the echo, 4 the hog."""
+    p = child("hog", False, seconds, godebug=godebug)
+    port = int(p.stdout.readline())
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stop = time.monotonic() + seconds - 0.1
+    while time.monotonic() < stop:
+        s.sendall(b"ping")
+        got = b""
+        while len(got) < 4: got += s.recv(4 - len(got))
+        time.sleep(0.001)
+    out = p.stdout.readline()
+    p.wait()
+    s.close()
+    return json.loads(out)
 
 
 def busy(off=False, seconds=2.0, interval=0.02):
@@ -175,7 +206,7 @@ if __name__ == "__main__":
     off = "--off" in a
     a = [x for x in a if x != "--off"]
     if a[0] == "--child":
-        {"hog": lambda: hog_server(off), "busy": lambda: busy_server(off, float(a[2])),
+        {"hog": lambda: hog_server(off, *a[2:]), "busy": lambda: busy_server(off, float(a[2])),
          "syscall": lambda: syscall_program(off)}[a[1]]()
     else:
         r = {"hog": hog, "busy": busy, "syscall": syscall_gaps}[a[0]](off)

@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['KINDS', 'BASELINE', 'COOPERATIVE', 'BUFSIZE', 'PEERS', 'GO_SRC', 'RATIOS', 'COLORS', 'PLOTS', 'Scenario', 'scenarios',
            'stamp_message', 'record_stamps', 'summarize', 'hist_summary', 'hist_from', 'proc_cpu', 'proc_rss',
-           'machine', 'hog', 'ahog', 'Instr', 'gonb_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams',
-           'serve_asyncio_protocol', 'nodelay', 'serve_gevent', 'serve_trio', 'serve_threads', 'raise_nofile', 'serve',
-           'go_src', 'go_build', 'cpus', 'pinned', 'available', 'Server', 'echo_once', 'Conn', 'Control', 'cpu_self',
-           'open_idle', 'py_load', 'load_args', 'Plan', 'load_cmd', 'run_load', 'others_cpu', 'fmt_ms', 'describe',
-           'Progress', 'run_bench', 'go_version', 'versions', 'run_metrics', 'spread', 'summarize_runs', 'metric',
-           'targets', 'footer', 'kinds_of', 'cdf_xy', 'plot_cdf', 'plot_throughput', 'plot_latency_vs_load', 'plot_hog',
-           'plot_idle', 'profile', 'results_dir', 'table', 'targets_text', 'bench_args', 'main']
+           'machine', 'hog', 'ahog', 'Instr', 'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio',
+           'serve_asyncio_streams', 'serve_asyncio_protocol', 'nodelay', 'serve_gevent', 'serve_trio', 'serve_threads',
+           'raise_nofile', 'serve', 'go_src', 'go_build', 'cpus', 'pinned', 'available', 'Server', 'echo_once', 'Conn',
+           'Control', 'cpu_self', 'open_idle', 'py_load', 'load_args', 'Plan', 'load_cmd', 'run_load', 'others_cpu',
+           'fmt_ms', 'describe', 'Progress', 'run_bench', 'go_version', 'versions', 'run_metrics', 'spread',
+           'summarize_runs', 'metric', 'targets', 'footer', 'kinds_of', 'cdf_xy', 'plot_cdf', 'plot_throughput',
+           'plot_latency_vs_load', 'plot_hog', 'plot_idle', 'profile', 'results_dir', 'table', 'targets_text',
+           'bench_args', 'main']
 
 # %% ../nbs/08_latency.ipynb #5b440643
 import argparse, functools, importlib.util, json, os, platform, resource, select, shutil, socket
@@ -163,6 +164,20 @@ def gonb_control(line):
     return {"error": f"unknown command {cmd!r}"}
 
 
+def serve_control(conn, command=gonb_control):
+    "A goroutine answering the load client's control lines on `conn`: one JSON reply per line, from `command`."
+    import gonb
+    buf, pending = bytearray(512), b""
+    with conn:
+        while True:
+            try: n = conn.read(buf)
+            except (gonb.EOF, OSError): return
+            pending += buf[:n]
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                conn.write(json.dumps(command(line.decode())).encode() + b"\n")
+
+
 def serve_gonb(with_hog=False, bufsize=BUFSIZE):
     "The gonb echo server (GONB_NETPOLL picks epoll or poll), with its control listener."
     import gonb
@@ -179,19 +194,8 @@ def serve_gonb(with_hog=False, bufsize=BUFSIZE):
                 try: conn.write(view[:n])
                 except OSError: return
 
-    def control(conn):
-        buf, pending = bytearray(512), b""
-        with conn:
-            while True:
-                try: n = conn.read(buf)
-                except (gonb.EOF, OSError): return
-                pending += buf[:n]
-                while b"\n" in pending:
-                    line, pending = pending.split(b"\n", 1)
-                    conn.write(json.dumps(gonb_control(line.decode())).encode() + b"\n")
-
     def control_loop(ln):
-        while True: gonb.go(control, ln.accept())
+        while True: gonb.go(serve_control, ln.accept())
 
     def main():
         ln, ctl = net.listen("tcp", "127.0.0.1:0"), net.listen("tcp", "127.0.0.1:0")
