@@ -9,10 +9,10 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'globrunqget', 'injectglist', 'globrunqputbatch', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark',
            'park_m', 'goready', 'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer',
            'resettimer', 'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
-           'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead',
-           'netpollAdjustWaiters', 'netpollStamp', 'runFirst', 'findRunnable', 'schedule', 'run', 'raise_panic',
-           'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop',
-           'busyness', 'print_trace']
+           'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semacquire1', 'semrelease', 'semrelease1', 'goyield',
+           'goyield_m', 'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'runFirst', 'findRunnable',
+           'schedule', 'run', 'raise_panic', 'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop',
+           'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
 import heapq, threading, time
@@ -490,13 +490,19 @@ class Sema:
 
 def semacquire(s):
     "Take a unit of `s`, parking with reason `semacquire` until one is released."
+    semacquire1(s, False, waitReasonSemacquire)
+
+
+def semacquire1(s, lifo, reason):
+    "Take a unit of `s` or park with `reason` (sema.go semacquire1); a `lifo` waiter queues at the head."
     checkpreempt()   # a preemption point, as every Go function prologue is
     if s.count > 0:
         s.count -= 1
         return
     if s.waiters is None: s.waiters = deque()
-    s.waiters.append(getg())
-    gopark(None, None, waitReasonSemacquire)
+    if lifo: s.waiters.appendleft(getg())
+    else: s.waiters.append(getg())
+    gopark(None, None, reason)
 
 
 def semrelease(s):
@@ -504,6 +510,28 @@ def semrelease(s):
     checkpreempt()
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
+
+
+def semrelease1(s, handoff):
+    "Release a unit of `s` (sema.go semrelease1); on a `handoff` the woken waiter runs at once, in our slice."
+    woke = bool(s.waiters)
+    semrelease(s)
+    if handoff and woke: goyield()
+
+
+def goyield():
+    "Yield to the goroutine in `runnext`, to the local queue's tail (proc.go goyield; gosched goes global)."
+    getg()
+    if sched.exiting: return   # run() is unwinding: g0 is gone, and nothing else will run
+    mcall(goyield_m)
+
+
+def goyield_m(gp):
+    "Runs on g0 (proc.go goyield_m)."
+    casgstatus(gp, _Grunning, _Grunnable)
+    gp.waitreason = waitReasonZero
+    runqput(sched.p0, gp, False)
+    return None
 
 # %% ../nbs/06_proc.ipynb #4bbff770
 class Deadlock(RuntimeError):
