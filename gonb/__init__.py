@@ -9,5 +9,7 @@ __all__ = []
 # %% ../nbs/index.ipynb #e07dcec8
 from .runtime import run, go, gosched, sleep, now, Deadlock, goroutines
 from .sysmon import syscall
+from .chan import Chan
+from .selectgo import select
 from .io import EOF, ErrDeadlineExceeded
 from . import io, net, runtime

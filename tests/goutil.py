@@ -123,3 +123,11 @@ def echo(conn, bufsize=4096):
         pass
     finally:
         close_all(conn)
+
+
+def wait_parked(n, reason, limit=10_000):
+    "Yield until at least `n` goroutines are parked with wait reason `reason` (e.g. 'chan send')."
+    for _ in range(limit):
+        if sum(1 for g in gonb.goroutines() if g[2] == reason) >= n: return
+        gonb.gosched()
+    raise AssertionError(f"fewer than {n} goroutines parked in {reason!r}: {gonb.goroutines()}")
