@@ -11,5 +11,6 @@ from .runtime import run, go, gosched, sleep, now, Deadlock, goroutines
 from .sysmon import syscall
 from .chan import Chan
 from .selectgo import select
+from .time import Timer, Ticker, after, after_func
 from .io import EOF, ErrDeadlineExceeded
-from . import io, net, runtime
+from . import io, net, runtime, sync
