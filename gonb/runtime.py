@@ -12,11 +12,11 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady', 'resetForSleep',
            'sleep', 'now', 'Sema', 'semacquire', 'semacquire1', 'semrelease', 'semrelease1', 'goyield', 'goyield_m',
            'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'runFirst', 'findRunnable', 'schedule',
-           'run', 'raise_panic', 'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram',
-           'latency_start', 'latency_stop', 'busyness', 'print_trace']
+           'run', 'raise_panic', 'interrupted', 'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop',
+           'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
-import heapq, threading, time
+import heapq, threading, time, types
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
@@ -633,6 +633,7 @@ def run(main, *args, **kwargs):
     if not callable(main): raise TypeError(f"gonb.run: {main!r} is not callable")
     from gonb.pollcache import netpollGenericInit   # chapter 01; imported here, as it imports this module
     from gonb.sysmon import sysmonStart, sysmonStop  # chapter 03, likewise
+    from gonb.signal import initsig, sigrestore      # chapter 12b: Ctrl-C and notified signals
     sched.reset()
     mp, pp = M(0), P(0)
     mp.p, pp.m = pp, mp
@@ -640,12 +641,16 @@ def run(main, *args, **kwargs):
     sched.m0, sched.p0 = mp, pp
     try:
         netpollGenericInit()
+        initsig()
         # Go's runtime.main passes through several scheduler ticks (sysmon, the GC workers) before
         # user code runs. Queued on the ring rather than runnext, main starts a new time slice, so
         # the program begins at tick 1 and its first gosched does not meet tick 0's global-queue check.
         sched.main = newproc(main, args, kwargs, next=False)
         sysmonStart()   # and goroutine 2, forcegc, as Go's runtime.main starts them
-        mp.g0.switch(mp)
+        try: mp.g0.switch(mp)
+        except KeyboardInterrupt as e:
+            if e is not sched.fatal: raise
+            raise interrupted(sched.main) from None   # Ctrl-C the scheduler noticed: show main's frames
         if sched.panicked is not None: raise_panic(sched.panicked)
         return sched.main.result
     finally:
@@ -653,6 +658,7 @@ def run(main, *args, **kwargs):
         unwind_goroutines()
         if sched.poller is not None: sched.poller.close()
         sched.reset()
+        sigrestore()   # last: the signal loop's fd now belongs to an ended run, and just closes
 
 
 def raise_panic(gp):
@@ -660,6 +666,20 @@ def raise_panic(gp):
     e = gp.panic
     e.add_note(f"(panic in goroutine {gp.goid}: {getattr(gp.fn, '__qualname__', gp.fn)!s})")
     raise e
+
+
+def interrupted(gp):
+    """A KeyboardInterrupt for Ctrl-C that the scheduler noticed (chapter 12b), whose traceback is goroutine
+    `gp`'s own frames where it waits, not the scheduler's (findRunnable, netpoll, epoll.poll)."""
+    frames, f = [], gp.glet.gr_frame if gp is not None and gp.glet else None
+    while f is not None and f.f_code is not goexit_entry.__code__:
+        if not f.f_globals.get("__name__", "").startswith("gonb."): frames.append(f)   # the program's frames only
+        f = f.f_back
+    tb = None
+    for f in frames: tb = types.TracebackType(tb, f, f.f_lasti, f.f_lineno)   # innermost first
+    e = KeyboardInterrupt()
+    if gp is not None: e.add_note(f"(goroutine {gp.goid} was here, {gp.waitreason or gStatusStrings[gp.status]})")
+    return e.with_traceback(tb)
 
 
 def unwind_goroutines():
