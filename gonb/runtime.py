@@ -648,9 +648,9 @@ def run(main, *args, **kwargs):
         sched.main = newproc(main, args, kwargs, next=False)
         sysmonStart()   # and goroutine 2, forcegc, as Go's runtime.main starts them
         try: mp.g0.switch(mp)
-        except KeyboardInterrupt as e:
+        except KeyboardInterrupt as e:   # Ctrl-C that findRunnable raised: show main's frames instead
             if e is not sched.fatal: raise
-            raise interrupted(sched.main) from None   # Ctrl-C the scheduler noticed: show main's frames
+            raise interrupted(sched.main) from None
         if sched.panicked is not None: raise_panic(sched.panicked)
         return sched.main.result
     finally:
