@@ -13,4 +13,4 @@ from .chan import Chan
 from .selectgo import select
 from .time import Timer, Ticker, after, after_func
 from .io import EOF, ErrDeadlineExceeded
-from . import io, net, runtime, sync
+from . import io, net, runtime, sync, context, signal
