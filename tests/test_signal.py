@@ -99,14 +99,18 @@ def test_notified_sigint_is_delivered_on_the_channel_not_raised(gorun, tmp_path)
     assert (rc, out.strip(), err) == (0, "SIGINT SIGTERM SIGINT", "")
 
 
-def echo_round(c, msg):
-    c.sendall(msg)
+def recv_exactly(c, n):
     got = b""
-    while len(got) < len(msg):
+    while len(got) < n:
         chunk = c.recv(65536)
         assert chunk, "connection closed before the echo came back"
         got += chunk
     return got
+
+
+def echo_round(c, msg):
+    c.sendall(msg)
+    return recv_exactly(c, len(msg))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -123,13 +127,8 @@ def test_graceful_shutdown_loses_no_in_flight_echo(gorun, tmp_path, signum):
     with pytest.raises(OSError):                                 # 1. it stopped accepting
         socket.create_connection(("127.0.0.1", port), timeout=2).recv(1)
     for c, msg in zip(clients, msgs):                            # 2. the connections it serves finish
-        got = b""
         c.sendall(msg[25_000:])
-        while len(got) < len(msg):
-            chunk = c.recv(65536)
-            assert chunk
-            got += chunk
-        assert got == msg
+        assert recv_exactly(c, len(msg)) == msg
         c.close()
     rc, out, err = finish(p)
     assert (rc, err) == (0, ""), err

@@ -116,6 +116,17 @@ def test_a_timer_from_an_ended_run(gorun):
     assert gorun(main) > 0
 
 
+def test_no_extra_threads(gorun):
+    import threading
+    def main():
+        before = threading.active_count()
+        ts = [gonb.Timer(0.001 * (i % 20)) for i in range(1000)]
+        fired = sum(1 for t in ts if t.C.recv() is not None)
+        tk = gonb.Ticker(0.001); [tk.C.recv() for _ in range(5)]; tk.stop()
+        return fired, threading.active_count() - before
+    assert gorun(main) == (1000, 0)
+
+
 def test_one_heap_for_sleep_deadlines_timers_tickers_and_contexts(gorun):
     from gonb import context, net
 
