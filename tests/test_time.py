@@ -83,11 +83,24 @@ def test_ticker_rate_and_dropped_ticks(gorun):
             gonb.sleep(0.035)
         tk.stop()
         assert len(slow) <= 12, len(slow)           # ~30 ticks were sent; the rest were dropped
-        gaps = [b - a for a, b in zip(slow[1:], slow[2:])]
-        assert min(gaps) >= 0.025                   # no burst of catch-up ticks
         assert nothing_within(tk.C, 0.05)           # stopped, and the pending tick drained
         tk.reset(0.005)
         assert tk.C.recv() is not None
+        tk.stop()
+    gorun(main)
+
+
+def test_a_late_ticker_skips_missed_periods_and_stays_on_its_grid(gorun, monkeypatch):
+    import time
+    monkeypatch.setenv("GODEBUG", "asyncpreemptoff=1")   # so that time.sleep really holds the M
+
+    def main():
+        tk = gonb.Ticker(0.01)
+        first = tk.r.when
+        time.sleep(0.055)                           # the M is stuck: five periods pass unserved
+        tk.C.recv()                                 # one tick, fired late
+        assert (tk.r.when - first) % tk.period == 0 # on the grid of the first tick
+        assert (tk.r.when - first) // tk.period >= 4   # past the missed periods, not one period on
         tk.stop()
     gorun(main)
 
