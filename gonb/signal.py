@@ -120,7 +120,8 @@ def signal_disable(s):
     "No channel wants `s` any more: the runtime stops catching it (sigqueue.go signal_disable)."
     del handlers[s]
     sig.wanted.discard(s)
-    if s != _signal.SIGINT and s in sig.saved: _signal.signal(s, sig.saved.pop(s))
+    keep = s == _signal.SIGINT and sig.saved.get(s) is _signal.default_int_handler   # Ctrl-C's clean default
+    if s in sig.saved and not keep: _signal.signal(s, sig.saved.pop(s))
 
 
 def watchSignalLoop():

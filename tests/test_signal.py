@@ -199,3 +199,19 @@ def test_notify_bad_input(gorun):
         except RuntimeError as e: errors.append(str(e))
     t = threading.Thread(target=off_main); t.start(); t.join()
     assert errors and "main thread" in errors[0]
+
+
+def test_an_ignored_sigint_stays_ignored_after_stop(gorun):
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)        # as under nohup or a shell's background job
+    try:
+        def main():
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN   # run did not take it over
+            ch = gonb.Chan(1)
+            gsignal.notify(ch, signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            assert ch.recv() == signal.SIGINT                  # notify enables it, as in Go
+            gsignal.stop(ch)
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        gorun(main)
+    finally:
+        signal.signal(signal.SIGINT, old)
