@@ -135,7 +135,8 @@ class Chan:
     def __iter__(self):
         "`for v := range ch`: receive until the channel is closed and drained."
         while True:
-            v, ok = self.recv_ok()
+            apicall()
+            _, v, ok = chanrecv(self, True)
             if not ok: return
             yield v
 

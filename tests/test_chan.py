@@ -345,3 +345,36 @@ def test_a_cpu_hog_preempted_by_sysmon_does_not_stop_a_ping_pong(monkeypatch, as
     assert h1 - h0 >= hog_seconds
     if asyncpreempt: assert len(during) >= 20, f"only {len(during)} round trips while the hog ran"
     else: assert during == []
+
+
+def test_channel_operations_are_preemption_points(monkeypatch):
+    # Without the signal, a goroutine looping on channel operations that never block is still
+    # stopped by sysmon at its next operation, so the sleeping main gets to run and stop it.
+    monkeypatch.setenv("GODEBUG", "asyncpreemptoff=1")
+
+    def main():
+        c, stop = Chan(1), []
+
+        def spinner():
+            t0 = gonb.now()
+            while not stop and gonb.now() - t0 < 5:
+                c.send(1)
+                c.recv()
+        gonb.go(spinner)
+        t0 = gonb.now()
+        gonb.sleep(0.02)
+        stop.append(True)
+        return gonb.now() - t0
+    assert gonb.run(main) < 1.0
+
+
+def test_chan_bench_runs():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "bench" / "chan_bench.py"
+    spec = importlib.util.spec_from_file_location("chan_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.measure(300, 1, {"gonb", "asyncio.Queue"})
+    assert set(r) == {"gonb", "asyncio.Queue"}
+    assert all(rate > 0 for peer in r.values() for rate in peer.values())
