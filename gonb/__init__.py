@@ -10,8 +10,9 @@ from .runtime import run, go, gosched, sleep, now, Deadlock, goroutines
 from .sysmon import syscall
 from .chan import Chan
 from .selectgo import select
+from .time import Timer, Ticker, after, after_func
 from .io import EOF, ErrDeadlineExceeded
-from . import io, net, runtime
+from . import io, net, runtime, sync, context, signal
 
 # settings.ini's version; nbdev_export keeps this line in step, here below the module docstring
 __version__ = "0.1.0"

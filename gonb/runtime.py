@@ -10,13 +10,13 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'globrunqputbatch', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m', 'goready',
            'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer', 'resettimer',
            'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady', 'resetForSleep',
-           'sleep', 'now', 'Sema', 'semacquire', 'semrelease', 'Deadlock', 'checkdead', 'netpollAdjustWaiters',
-           'netpollStamp', 'runFirst', 'findRunnable', 'schedule', 'run', 'raise_panic', 'unwind_goroutines',
-           'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness',
-           'print_trace']
+           'sleep', 'now', 'Sema', 'semacquire', 'semacquire1', 'semrelease', 'semrelease1', 'goyield', 'goyield_m',
+           'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'runFirst', 'findRunnable', 'schedule',
+           'run', 'raise_panic', 'interrupted', 'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop',
+           'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
-import heapq, threading, time
+import heapq, threading, time, types
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 
@@ -504,13 +504,19 @@ class Sema:
 
 def semacquire(s):
     "Take a unit of `s`, parking with reason `semacquire` until one is released."
+    semacquire1(s, False, waitReasonSemacquire)
+
+
+def semacquire1(s, lifo, reason):
+    "Take a unit of `s` or park with `reason` (sema.go semacquire1); a `lifo` waiter queues at the head."
     checkpreempt()   # a preemption point, as every Go function prologue is
     if s.count > 0:
         s.count -= 1
         return
     if s.waiters is None: s.waiters = deque()
-    s.waiters.append(getg())
-    gopark(None, None, waitReasonSemacquire)
+    if lifo: s.waiters.appendleft(getg())
+    else: s.waiters.append(getg())
+    gopark(None, None, reason)
 
 
 def semrelease(s):
@@ -518,6 +524,28 @@ def semrelease(s):
     checkpreempt()
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
+
+
+def semrelease1(s, handoff):
+    "Release a unit of `s` (sema.go semrelease1); on a `handoff` the woken waiter runs at once, in our slice."
+    woke = bool(s.waiters)
+    semrelease(s)
+    if handoff and woke: goyield()
+
+
+def goyield():
+    "Yield to the goroutine in `runnext`, to the local queue's tail (proc.go goyield; gosched goes global)."
+    getg()
+    if sched.exiting: return   # run() is unwinding: g0 is gone, and nothing else will run
+    mcall(goyield_m)
+
+
+def goyield_m(gp):
+    "Runs on g0 (proc.go goyield_m)."
+    casgstatus(gp, _Grunning, _Grunnable)
+    gp.waitreason = waitReasonZero
+    runqput(sched.p0, gp, False)
+    return None
 
 # %% ../nbs/06_proc.ipynb #4bbff770
 class Deadlock(RuntimeError):
@@ -618,6 +646,7 @@ def run(main, *args, **kwargs):
     from gonb.pollcache import netpollGenericInit   # chapter 01; imported here, as it imports this module
     from gonb.sysmon import sysmonStart, sysmonStop  # chapter 03, likewise
     from gonb.trace import traceRunStart, traceRunStop  # chapter 13, likewise
+    from gonb.signal import initsig, sigrestore      # chapter 12b: Ctrl-C and notified signals
     sched.reset()
     mp, pp = M(0), P(0)
     mp.p, pp.m = pp, mp
@@ -626,12 +655,16 @@ def run(main, *args, **kwargs):
     try:
         netpollGenericInit()
         traceRunStart()   # GONB_TRACE, or a trace started before run (chapter 13)
+        initsig()
         # Go's runtime.main passes through several scheduler ticks (sysmon, the GC workers) before
         # user code runs. Queued on the ring rather than runnext, main starts a new time slice, so
         # the program begins at tick 1 and its first gosched does not meet tick 0's global-queue check.
         sched.main = newproc(main, args, kwargs, next=False)
         sysmonStart()   # and goroutine 2, forcegc, as Go's runtime.main starts them
-        mp.g0.switch(mp)
+        try: mp.g0.switch(mp)
+        except KeyboardInterrupt as e:   # Ctrl-C that findRunnable raised: show main's frames instead
+            if e is not sched.fatal: raise
+            raise interrupted(sched.main) from None
         if sched.panicked is not None: raise_panic(sched.panicked)
         return sched.main.result
     finally:
@@ -640,6 +673,7 @@ def run(main, *args, **kwargs):
         unwind_goroutines()
         if sched.poller is not None: sched.poller.close()
         sched.reset()
+        sigrestore()   # last: the signal loop's fd now belongs to an ended run, and just closes
 
 
 def raise_panic(gp):
@@ -647,6 +681,20 @@ def raise_panic(gp):
     e = gp.panic
     e.add_note(f"(panic in goroutine {gp.goid}: {getattr(gp.fn, '__qualname__', gp.fn)!s})")
     raise e
+
+
+def interrupted(gp):
+    """A KeyboardInterrupt for Ctrl-C that the scheduler noticed (chapter 12b), whose traceback is goroutine
+    `gp`'s own frames where it waits, not the scheduler's (findRunnable, netpoll, epoll.poll)."""
+    frames, f = [], gp.glet.gr_frame if gp is not None and gp.glet else None
+    while f is not None and f.f_code is not goexit_entry.__code__:
+        if not f.f_globals.get("__name__", "").startswith("gonb."): frames.append(f)   # the program's frames only
+        f = f.f_back
+    tb = None
+    for f in frames: tb = types.TracebackType(tb, f, f.f_lasti, f.f_lineno)   # innermost first
+    e = KeyboardInterrupt()
+    if gp is not None: e.add_note(f"(goroutine {gp.goid} was here, {gp.waitreason or gStatusStrings[gp.status]})")
+    return e.with_traceback(tb)
 
 
 def unwind_goroutines():
