@@ -309,15 +309,13 @@ def deep_sleep(now):
 
 
 def sysmon_netpoll(now):
-    "Poll the network if nobody has for 10 ms, and queue what is ready (sysmon's netpoll step)."
+    """Nobody has polled the network for 10 ms: have the M poll at its next scheduler turn and queue
+    what is ready globally (sysmon's netpoll step, handed to the M, which alone touches rg/wg)."""
     lastpoll = sched.lastpoll
     if lastpoll == 0 or lastpoll + sysmonPollNS >= now: return
-    with sched.lock:                     # Go's CAS; like Go, poll whether or not it succeeded
+    with sched.lock:                     # Go's CAS; like Go, ask whether or not it succeeded
         if sched.lastpoll == lastpoll: sched.lastpoll = now
-    glist, delta = sched.poller.netpoll(0)
-    if sched.latency is not None: runtime.netpollStamp(glist, nanotime())
-    if glist: injectglist(glist, None)
-    runtime.netpollAdjustWaiters(delta)  # after: the waiters must not look gone before they are queued
+    sched.sysmonpoll = True              # runtime.sysmonpoll_m runs it before the M's next continuation
 
 
 def sysmonStart():
