@@ -106,6 +106,13 @@ class M:
 # %% ../nbs/06_proc.ipynb #85738707
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
+    # Slots, not an instance dict: the hot path reads these fields several times per message, and
+    # CPython 3.11 reads a slot faster than a dict past 30 keys. A new field must be listed here.
+    __slots__ = ("lock", "sysmonpoll", "runq", "runqsize", "goidgen", "allgs", "m0", "p0", "main",
+                 "exited", "exiting", "panicked", "lastpoll", "poller", "netpollWaiters", "npidle",
+                 "fatal", "nsyscall", "sysmon", "sysmonstop", "syscall", "asyncpreempt", "oldsigurg",
+                 "oldswitch", "sysmonwait", "syscallWake", "sysmonnote", "debug", "timerseq", "trace",
+                 "latency", "observing", "start", "idle_ns")
 
     def __init__(self): self.reset()
 
