@@ -17,6 +17,7 @@ CONNS, SIZE = 10, 128
 def gonb_echo(n):
     import gonb
     from gonb import net
+    from gonb.runtime import Sema, semacquire, semrelease
 
     def handle(conn):
         buf = bytearray(4096)
@@ -27,7 +28,7 @@ def gonb_echo(n):
                 except (gonb.EOF, OSError): return
                 conn.write(view[:k])
 
-    def client(addr, done):
+    def client(addr, done):   # done: a semaphore, so that main waits without a timer
         c = net.dial("tcp", addr)
         msg, buf = b"x" * SIZE, bytearray(4096)
         for _ in range(n):
@@ -35,7 +36,7 @@ def gonb_echo(n):
             got = 0
             while got < SIZE: got += c.read(buf)
         c.close()
-        done.append(1)
+        semrelease(done)
 
     def main():
         ln = net.listen("tcp", "127.0.0.1:0")
@@ -44,9 +45,9 @@ def gonb_echo(n):
         def acceptor():
             while True: gonb.go(handle, ln.accept())
         gonb.go(acceptor)
-        done = []
+        done = Sema()
         for _ in range(CONNS): gonb.go(client, addr, done)
-        while len(done) < CONNS: gonb.sleep(0.001)
+        for _ in range(CONNS): semacquire(done)
     gonb.run(main)
 
 
