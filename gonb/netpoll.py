@@ -25,28 +25,25 @@ def netpollcheckerr(pd, mode):
 def netpollblockcommit(gp, gpp):
     "gopark's unlockf: publish the parked G in rg/wg unless readiness already arrived (CAS pdWait → G)."
     pd, field = gpp
-    with sched.netpollLock:
-        if getattr(pd, field) != pdWait: return False
-        setattr(pd, field, gp)
-        sched.netpollWaiters += 1
+    if getattr(pd, field) != pdWait: return False
+    setattr(pd, field, gp)
+    sched.netpollWaiters += 1
     return True
 
 
 def netpollblock(pd, mode, waitio):
     "Wait for I/O readiness on `pd`: True if ready, False on timeout or close (netpoll.go netpollblock)."
     field = "rg" if mode == "r" else "wg"
-    with sched.netpollLock:
-        old = getattr(pd, field)
-        if old == pdReady:
-            setattr(pd, field, pdNil)
-            return True
-        if old != pdNil: throw("runtime: double wait")
-        setattr(pd, field, pdWait)
+    old = getattr(pd, field)
+    if old == pdReady:
+        setattr(pd, field, pdNil)
+        return True
+    if old != pdNil: throw("runtime: double wait")
+    setattr(pd, field, pdWait)
     if waitio or netpollcheckerr(pd, mode) == pollNoError:
         gopark(netpollblockcommit, (pd, field), waitReasonIOWait)
-    with sched.netpollLock:         # swap, not store: keep a concurrent pdReady
-        old = getattr(pd, field)
-        setattr(pd, field, pdNil)
+    old = getattr(pd, field)        # swap, not store: keep a pdReady that came while we were away
+    setattr(pd, field, pdNil)
     if type(old) is not int: throw("runtime: corrupted polldesc")
     return old == pdReady
 
@@ -54,12 +51,11 @@ def netpollblock(pd, mode, waitio):
 def netpollunblock(pd, mode, ioready):
     "Clear or signal rg/wg; returns (goroutine to ready or None, waiter delta) (netpoll.go)."
     new = pdReady if ioready else pdNil
-    with sched.netpollLock:
-        old = pd.rg if mode == "r" else pd.wg
-        if old == pdReady: return None, 0
-        if old == pdNil and not ioready: return None, 0   # only ioready may leave a pdReady behind
-        if mode == "r": pd.rg = new
-        else: pd.wg = new
+    old = pd.rg if mode == "r" else pd.wg
+    if old == pdReady: return None, 0
+    if old == pdNil and not ioready: return None, 0   # only ioready may leave a pdReady behind
+    if mode == "r": pd.rg = new
+    else: pd.wg = new
     if old == pdWait or old == pdNil: return None, 0  # pdWait: its owner re-checks and sees the change
     return old, -1
 

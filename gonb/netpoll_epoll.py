@@ -6,7 +6,7 @@
 __all__ = ['netpollEventBuffer', 'netpoll_waitms', 'event_mode', 'EpollPoller', 'PollPoller']
 
 # %% ../nbs/05_netpoll_epoll.ipynb #26f2ab47
-import os, select, threading
+import os, select
 from .runtime import throw
 from .netpoll import netpollready
 
@@ -40,32 +40,37 @@ class EpollPoller:
         self.wakefd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
         self.epfd.register(self.wakefd, select.EPOLLIN)
         self.wakeSig = False                               # netpollWakeSig: a break is in flight
+        # Go's tag travels inside the event; gonb's sits in `tags`. Only the M opens, closes and polls
+        # (sysmon hands its poll to the M), so no event is looked up against a registration made or
+        # dropped between epoll_wait and the lookup.
         self.tags = {}                                     # fd -> (pd, pd.fdseq at netpollopen)
-        # Go's tag travels inside the event; gonb's sits in `tags`, so a non-blocking poll (sysmon's,
-        # on its own thread) resolves its events under this lock, which open and close take too:
-        # no event is looked up against a registration made or dropped after epoll_wait saw it.
-        self.lock = threading.Lock()
+        self.peek = select.poll()                          # sysmon's own view of the epoll fd
+        self.peek.register(self.epfd.fileno(), select.POLLIN)
 
     def netpollopen(self, fd, pd):
         "Register `fd` once, edge-triggered for both directions; return an errno (0 on success)."
-        with self.lock:
-            self.tags[fd] = (pd, pd.fdseq)
-            try:
-                self.epfd.register(fd, select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET)
-            except OSError as e:
-                del self.tags[fd]
-                return e.errno
-            return 0
+        self.tags[fd] = (pd, pd.fdseq)
+        try:
+            self.epfd.register(fd, select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET)
+        except OSError as e:
+            del self.tags[fd]
+            return e.errno
+        return 0
 
     def netpollclose(self, fd):
         "EPOLL_CTL_DEL; returns an errno."
-        with self.lock:
-            self.tags.pop(fd, None)
-            try: self.epfd.unregister(fd)
-            except OSError as e: return e.errno
-            return 0
+        self.tags.pop(fd, None)
+        try: self.epfd.unregister(fd)
+        except OSError as e: return e.errno
+        return 0
 
     def netpollIsPollDescriptor(self, fd): return fd in (self.epfd.fileno(), self.wakefd)
+
+    def netpollPending(self):
+        """Has the kernel readiness that no poll has taken? A hint for sysmon's latency-aware mode
+        (chapter 03; not in Go's contract): the epoll fd is readable while its ready list is not empty.
+        It changes nothing. A break in flight also makes it readable, so meanwhile the answer is no."""
+        return not self.wakeSig and bool(self.peek.poll(0))
 
     def netpollBreak(self):
         "Wake a blocked netpoll; concurrent calls coalesce into one eventfd write."
@@ -76,10 +81,6 @@ class EpollPoller:
 
     def netpoll(self, delay):
         "Poll for ready fds; returns (goroutines to run, waiter delta) (netpoll_epoll.go netpoll)."
-        if delay != 0: return self.netpoll_locked(delay)   # only the M blocks, and it is not opening
-        with self.lock: return self.netpoll_locked(0)
-
-    def netpoll_locked(self, delay):
         waitms = netpoll_waitms(delay)
         while True:
             try:
@@ -126,38 +127,41 @@ class PollPoller:
         self.wakeR, self.wakeW = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.p.register(self.wakeR, select.POLLIN)
         self.wakeSig = False
-        self.tags = {}     # fd -> (pd, pd.fdseq at netpollopen)
+        self.tags = {}     # fd -> (pd, pd.fdseq at netpollopen); the M alone uses both tables
         self.armed = {}    # fd -> poll event mask currently registered (0: not registered)
-        self.lock = threading.Lock()   # one poll() at a time: CPython's poll objects refuse two
 
-    # open, close and arm take the lock too: sysmon's poll may be disarming on its own thread.
     def netpollopen(self, fd, pd):
-        with self.lock:
-            self.tags[fd] = (pd, pd.fdseq)
-            self.armed[fd] = 0
-            return 0
+        self.tags[fd] = (pd, pd.fdseq)
+        self.armed[fd] = 0
+        return 0
 
     def netpollclose(self, fd):
-        with self.lock:
-            self.tags.pop(fd, None)
-            if self.armed.pop(fd, 0): self.p.unregister(fd)
-            return 0
+        self.tags.pop(fd, None)
+        if self.armed.pop(fd, 0): self.p.unregister(fd)
+        return 0
 
     def netpollarm(self, pd, mode):
         "Ask for one notification in `mode` for pd's fd."
-        with self.lock:
-            mask = self.armed[pd.fd] | (select.POLLIN if mode == "r" else select.POLLOUT)
-            self.p.register(pd.fd, mask)   # register on a registered fd modifies it
-            self.armed[pd.fd] = mask
+        mask = self.armed[pd.fd] | (select.POLLIN if mode == "r" else select.POLLOUT)
+        self.p.register(pd.fd, mask)   # register on a registered fd modifies it
+        self.armed[pd.fd] = mask
 
     def disarm(self, fd, mode):
-        "Forget the interest `netpoll` just reported, so a level stays reported once (lock held)."
+        "Forget the interest `netpoll` just reported, so a level stays reported once."
         mask = self.armed[fd] & ~((select.POLLIN if "r" in mode else 0) | (select.POLLOUT if "w" in mode else 0))
         if mask: self.p.register(fd, mask)
         else: self.p.unregister(fd)
         self.armed[fd] = mask
 
     def netpollIsPollDescriptor(self, fd): return fd in (self.wakeR, self.wakeW)
+
+    def netpollPending(self):
+        """sysmon's hint (see EpollPoller): a poll of its own over a copy of the armed set, since two
+        threads may not share one poll object. A stale copy only makes a wrong hint (POLLNVAL ignored)."""
+        peek = select.poll()
+        for fd, mask in list(self.armed.items()):   # one C call: no Python runs while it copies
+            if mask: peek.register(fd, mask)
+        return any(ev & ~select.POLLNVAL for _, ev in peek.poll(0))
 
     def netpollBreak(self):
         if self.wakeSig: return
@@ -166,12 +170,6 @@ class PollPoller:
         except BlockingIOError: pass
 
     def netpoll(self, delay):
-        # sysmon's poll(0) may meet the M's: a non-blocking poll gives way (the other one is polling).
-        if not self.lock.acquire(timeout=-1 if delay != 0 else 0.001): return [], 0
-        try: return self.netpoll_locked(delay)
-        finally: self.lock.release()
-
-    def netpoll_locked(self, delay):
         waitms = netpoll_waitms(delay)
         while True:
             try:

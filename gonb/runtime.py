@@ -11,9 +11,9 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer', 'resettimer',
            'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady', 'resetForSleep',
            'sleep', 'now', 'Sema', 'semacquire', 'semacquire1', 'semrelease', 'semrelease1', 'goyield', 'goyield_m',
-           'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'runFirst', 'findRunnable', 'schedule',
-           'run', 'raise_panic', 'interrupted', 'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop',
-           'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
+           'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'sysmonpoll_m', 'runFirst', 'findRunnable',
+           'schedule', 'run', 'raise_panic', 'interrupted', 'unwind_goroutines', 'goroutines', 'trace_start',
+           'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
 import heapq, threading, time, types
@@ -110,6 +110,13 @@ class M:
 # %% ../nbs/06_proc.ipynb #85738707
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
+    # Slots, not an instance dict: the hot path reads these fields several times per message, and
+    # CPython 3.11 reads a slot faster than a dict past 30 keys. A new field must be listed here.
+    __slots__ = ("lock", "sysmonpoll", "runq", "runqsize", "goidgen", "allgs", "m0", "p0", "main",
+                 "exited", "exiting", "panicked", "lastpoll", "poller", "netpollWaiters", "npidle",
+                 "fatal", "nsyscall", "sysmon", "sysmonstop", "syscall", "asyncpreempt", "oldsigurg",
+                 "oldswitch", "sysmonwait", "syscallWake", "sysmonnote", "debug", "timerseq", "trace",
+                 "latency", "observing", "tracer", "start", "idle_ns")
 
     def __init__(self): self.reset()
 
@@ -118,7 +125,7 @@ class schedt:
     def reset(self):
         schedt.generation += 1
         self.lock = threading.Lock()  # guards runq, runqsize and lastpoll against other threads (sysmon)
-        self.netpollLock = threading.Lock()  # makes rg/wg compare-and-swaps atomic against sysmon
+        self.sysmonpoll = False       # sysmon asks the M to poll the network at its next turn (chapter 03)
         self.runq = deque()           # global run queue
         self.runqsize = 0
         self.goidgen = 0
@@ -257,7 +264,9 @@ def globrunqget(pp, max):
 def injectglist(glist, pp):
     """Make every G in `glist` runnable (proc.go injectglist): onto `pp`'s local queue, or, from a
     thread without a P (sysmon), onto the global queue, waking the M if it is blocked in netpoll."""
-    for gp in glist: casgstatus(gp, _Gwaiting, _Grunnable)
+    for gp in glist:   # casgstatus, fused: the store; the check and observe() when they have work
+        if gp.status != _Gwaiting or sched.observing: casgstatus(gp, _Gwaiting, _Grunnable)
+        else: gp.status = _Grunnable
     if pp is not None:
         for gp in glist: runqput(pp, gp, False)
         return
@@ -329,13 +338,14 @@ def gopark(unlockf, lock, reason):
     mp = sched.m0
     mp.waitunlockf, mp.waitlock = unlockf, lock
     gp.waitreason = reason
-    mcall(park_m)
+    mp.g0.switch(park_m)   # mcall(park_m), fused
 
 
 def park_m(gp):
     "Runs on g0 (proc.go park_m): park `gp`, then run unlockf; a False answer resumes `gp` at once."
     mp = sched.m0
-    casgstatus(gp, _Grunning, _Gwaiting)
+    if gp.status != _Grunning or sched.observing: casgstatus(gp, _Grunning, _Gwaiting)
+    else: gp.status = _Gwaiting   # casgstatus, fused as above
     gp.preempt = False   # it is stopping anyway; a stale request must not fire when it next runs
     fn, lock = mp.waitunlockf, mp.waitlock
     mp.waitunlockf = mp.waitlock = None
@@ -347,7 +357,8 @@ def park_m(gp):
 
 def goready(gp):
     "Make a parked goroutine runnable, ahead of the queue (proc.go ready with next=true)."
-    casgstatus(gp, _Gwaiting, _Grunnable)
+    if gp.status != _Gwaiting or sched.observing: casgstatus(gp, _Gwaiting, _Grunnable)
+    else: gp.status = _Grunnable   # casgstatus, fused as in injectglist
     runqput(sched.p0, gp, True)
 
 
@@ -368,8 +379,7 @@ def gosched_m(gp):
 def apicall():
     """Where every gonb API call starts (conn.read, accept, ...): it must come from a goroutine of the
     running runtime, else a clear error before anything is touched; and it is a preemption point."""
-    getg()
-    checkpreempt()
+    if getg().preempt: checkpreempt()   # the flag, read here; checkpreempt decides and yields
 
 
 def checkpreempt():
@@ -558,14 +568,26 @@ def checkdead():
 
 
 def netpollAdjustWaiters(delta):
-    "Account for goroutines the poller woke (Go 1.22 netpollAdjustWaiters, issue 60782)."
-    if delta:
-        with sched.netpollLock: sched.netpollWaiters += delta
+    "Account for goroutines the poller woke (Go 1.22 netpollAdjustWaiters, issue 60782); only the M counts."
+    sched.netpollWaiters += delta
 
 
 def netpollStamp(glist, t):
     "Latency recording: the poller saw these goroutines' fds ready at `t`."
     for gp in glist: gp.pollt = t
+
+
+def sysmonpoll_m():
+    """Runs on g0 when sysmon has asked for it (chapter 03): the network poll sysmon makes in Go, made
+    by the M, the only thread that touches rg/wg. What it finds goes to the global queue, as sysmon's
+    injectglist would put it."""
+    sched.sysmonpoll = False
+    t0 = nanotime()
+    glist, delta = sched.poller.netpoll(0)
+    if sched.tracer is not None: sched.tracer.netpoll(glist, t0, nanotime(), sysmon=True)
+    if sched.latency is not None: netpollStamp(glist, nanotime())
+    if glist: injectglist(glist, None)
+    netpollAdjustWaiters(delta)
 
 
 def runFirst(glist, pp):
@@ -580,7 +602,7 @@ def findRunnable(pp):
     "Find a goroutine to run (proc.go findRunnable); blocks in netpoll when there is none yet."
     while True:
         if sched.fatal is not None: raise sched.fatal   # sysmon died: Go's throw is fatal too
-        checkTimers(pp, nanotime())
+        if pp.timers: checkTimers(pp, nanotime())   # as Go's, no clock read when the P has no timers
         if pp.schedtick % 61 == 0 and sched.runqsize > 0:
             gp = globrunqget(pp, 1)
             if gp is not None: return gp, False
@@ -627,12 +649,14 @@ def schedule(mp):
         inheritTime = True
         if gp is None: gp, inheritTime = findRunnable(pp)
         if not inheritTime: pp.schedtick += 1
-        casgstatus(gp, _Grunnable, _Grunning)
+        if gp.status != _Grunnable or sched.observing: casgstatus(gp, _Grunnable, _Grunning)
+        else: gp.status = _Grunning   # casgstatus, fused as in injectglist
         gp.waitreason = waitReasonZero
         gp.preempt = False                   # a new slice: an old request is void
         mp.curg = gp
         continuation = gp.glet.switch(gp)   # runs gp until it calls mcall(fn) or returns
         mp.curg = None
+        if sched.sysmonpoll: sysmonpoll_m()  # first: what sysmon wanted found queues ahead of a preempted G
         gp = continuation(gp)                # a G to resume at once, or None
 
 # %% ../nbs/06_proc.ipynb #8ac6e85b

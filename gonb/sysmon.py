@@ -9,7 +9,7 @@ __all__ = ['forcePreemptNS', 'forcegcperiod', 'sysmonPollNS', 'sysmonEnabled', '
            'exitsyscall0', 'syscall_park_m', 'handoffp', 'syscall', 'sysmontick', 'retake', 'forcegcstate',
            'forcegcpark', 'forcegchelper', 'forcegc_due', 'schedtrace', 'sysmon', 'sysmonloop', 'deep_sleep',
            'sysmon_netpoll', 'sysmonStart', 'sysmonStop', 'godebugDuration', 'preemptstate', 'preemptStart',
-           'noteReadied', 'preemptAfter', 'sysmonsleep']
+           'preemptDue', 'sysmonsleep']
 
 # %% ../nbs/03_sysmon.ipynb #da54274e
 import gc, os, signal, sys, threading, time
@@ -203,7 +203,6 @@ class sysmontick:
     "What sysmon last saw of the P (runtime2.go sysmontick)."
     def __init__(self):
         self.schedtick = self.schedwhen = self.syscalltick = self.syscallwhen = 0
-        self.waiting = []   # goroutines sysmon's poll readied, not yet run (latency-aware mode only)
 
 
 def retake(now, pd):
@@ -212,7 +211,7 @@ def retake(now, pd):
     if pp.status == _Prunning:
         if pd.schedtick != pp.schedtick:
             pd.schedtick, pd.schedwhen = pp.schedtick, now
-        elif pd.schedwhen + preemptAfter(pd) <= now:
+        elif preemptDue(now - pd.schedwhen):
             preemptone(pp)
         return 0
     if pp.status == _Psyscall:
@@ -301,7 +300,7 @@ def sysmonloop(gen):
             if deep_sleep(now): idle, delay = 0, 20   # woken by a syscall: bet on another soon
             now = due = nanotime()
         if sched.generation != gen or sched.sysmonstop: return
-        noteReadied(pd, sysmon_netpoll(now))
+        sysmon_netpoll(now)
         if retake(now, pd): idle = 0
         else: idle += 1
         forcegc_due(now)
@@ -326,17 +325,13 @@ def deep_sleep(now):
 
 
 def sysmon_netpoll(now):
-    "Poll the network if nobody has for 10 ms (a tick), and queue what is ready; returns what it readied."
+    """Nobody has polled the network for 10 ms: have the M poll at its next scheduler turn and queue
+    what is ready globally (sysmon's netpoll step, handed to the M, which alone touches rg/wg)."""
     lastpoll = sched.lastpoll
-    if lastpoll == 0 or lastpoll + min(sysmonPollNS, preemptstate.tick) >= now: return []
-    with sched.lock:                     # Go's CAS; like Go, poll whether or not it succeeded
+    if lastpoll == 0 or lastpoll + min(sysmonPollNS, preemptstate.tick) >= now: return
+    with sched.lock:                     # Go's CAS; like Go, ask whether or not it succeeded
         if sched.lastpoll == lastpoll: sched.lastpoll = now
-    glist, delta = sched.poller.netpoll(0)
-    if sched.tracer is not None: sched.tracer.netpoll(glist, now, nanotime(), sysmon=True)
-    if sched.latency is not None: runtime.netpollStamp(glist, nanotime())
-    if glist: injectglist(glist, None)
-    runtime.netpollAdjustWaiters(delta)  # after: the waiters must not look gone before they are queued
-    return glist
+    sched.sysmonpoll = True              # runtime.sysmonpoll_m runs it before the M's next continuation
 
 
 def sysmonStart():
@@ -391,8 +386,8 @@ godebugParsers.update(preemptslice=godebugDuration, latencypreempt=godebugInt)
 # %% ../nbs/03_sysmon.ipynb #6016a030
 class preemptstate:
     "This run's preemption settings, fixed by `preemptStart` when `gonb.run` starts."
-    slice = forcePreemptNS    # the slice: always, or (latency-aware) while a readied goroutine waits
-    latency = False           # latency-aware: nobody waiting → Go's forcePreemptNS
+    slice = forcePreemptNS    # the slice: always, or (latency-aware) while the network has news
+    latency = False           # latency-aware: no news from the network → Go's forcePreemptNS
     tick = forcePreemptNS     # sysmon's longest sleep, and the age at which it polls the network:
                               # the slice, as in Go; half of it in latency-aware mode
 
@@ -407,17 +402,14 @@ def preemptStart(debug):
     preemptstate.tick = min(forcePreemptNS, ns // 2 if preemptstate.latency else ns)
 
 
-def noteReadied(pd, glist):
-    "Latency-aware mode: remember the goroutines sysmon's poll readied until they have run."
-    if preemptstate.latency:
-        pd.waiting = [gp for gp in pd.waiting + glist if gp.status == _Grunnable]
+def preemptDue(ran):
+    """Has the running goroutine, `ran` ns into its slice, used it up? (Go: `ran >= forcePreemptNS`.)
+    Latency-aware, the short slice ends it only while the network holds news that no poll has taken:
+    sysmon may not read rg/wg (the M owns them), so it asks the poller, which changes nothing."""
+    if ran < preemptstate.slice: return False
+    if not preemptstate.latency or ran >= forcePreemptNS: return True
+    return sched.poller.netpollPending()
 
-
-def preemptAfter(pd):
-    "How long the running goroutine may keep the P this round (Go: always forcePreemptNS)."
-    if not preemptstate.latency: return preemptstate.slice
-    pd.waiting = [gp for gp in pd.waiting if gp.status == _Grunnable]
-    return preemptstate.slice if pd.waiting else forcePreemptNS
 
 # %% ../nbs/03_sysmon.ipynb #37331372
 sysmonSlackNS = 50_000   # Linux's default timer slack: the least Go's usleep overshoots by

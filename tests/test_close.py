@@ -8,7 +8,7 @@ import hashlib, os
 import pytest
 
 import gonb
-from gonb import net
+from gonb import fd, net
 from goutil import spawn, watchdog, track, gomain, tcp_pair, read_exactly, assert_closed
 
 
@@ -387,5 +387,30 @@ def test_write_to_closed_peer(gorun, fd_baseline):
         words = "broken pipe" if isinstance(err, BrokenPipeError) else "connection reset by peer"
         assert str(err) == f"write tcp {c.local_addr()}->{c.remote_addr()}: write: {words}"
         assert isinstance(err.written, int) and 0 <= err.written <= len(chunk)
+
+    gorun(gomain(main))
+
+
+def test_lock_handed_to_a_waiting_reader_and_writer(gorun, fd_baseline):
+    """The slow paths behind FD.read/FD.write's fused lock: a second reader (and writer) waits on the
+    fdMutex semaphore, the first one unlocks with a waiter present (rwunlock wakes it), and both
+    operations of each pair complete in order on an open conn."""
+    def main():
+        watchdog(10, "lock hand-off")
+        ln, c, s = tcp_pair()
+        rs = [spawn(c.read, bytearray(1)) for _ in range(2)]
+        gonb.sleep(0.02)
+        assert c.fd.pfd.fdmu.state & fd.mutexRMask, "the second reader is not waiting for the read lock"
+        chunk = b"w" * (8 << 20)                # bigger than the socket buffers: the first write parks
+        ws = [spawn(lambda: c.write(chunk)) for _ in range(2)]
+        gonb.sleep(0.02)
+        assert c.fd.pfd.fdmu.state & fd.mutexWMask, "the second writer is not waiting for the write lock"
+        drained = spawn(lambda: read_exactly(s, 2 * len(chunk)))
+        s.write(b"a"); s.write(b"b")
+        for f in rs + ws + [drained]:
+            f.wait()
+            assert f.exc is None, f.exc
+        assert [f.value for f in rs] == [1, 1] and [f.value for f in ws] == [len(chunk)] * 2
+        assert c.fd.pfd.fdmu.state & (fd.mutexRLock | fd.mutexWLock | fd.mutexRMask | fd.mutexWMask) == 0
 
     gorun(gomain(main))

@@ -272,3 +272,32 @@ def test_histogram_buckets_bound_the_values():
     for b, v in zip(sorted(h.buckets), sorted(values)):
         assert runtime.Histogram.bucket_ns(b) >= v > runtime.Histogram.bucket_ns(b) * 0.74
     assert h.percentile(1.0) == runtime.Histogram.bucket_ns(max(h.buckets))
+
+
+def test_trace_sees_every_transition_of_a_network_round_trip(gorun):
+    """The fused casgstatus lines (park_m, goready, injectglist, schedule) still report through observe():
+    a reader's traced states form one unbroken chain, with its IO-wait parks and poller wake-ups."""
+    from gonb import net
+
+    def main():
+        ln = net.listen("tcp", "127.0.0.1:0")
+        c = net.dial("tcp", str(ln.addr()))
+        s = ln.accept()
+        runtime.trace_start()
+        def reader():
+            buf = bytearray(8)
+            for _ in range(5): c.read(buf)
+        g = gonb.go(reader)
+        for _ in range(5):
+            gonb.sleep(0.005)                 # the reader parks in IO wait before each write
+            s.write(b"x")
+        while g.status != runtime._Gdead: gonb.sleep(0.001)
+        tr = runtime.trace_stop()
+        for x in (c, s, ln): x.close()
+        return g.goid, tr
+    goid, tr = gorun(main)
+    mine = [(a, b, why) for _, gid, a, b, why in tr if gid == goid]
+    assert mine[0][:2] == ("idle", "runnable") and mine[-1][1] == "dead"
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(mine, mine[1:])), mine   # nothing skipped
+    assert sum(1 for a, b, why in mine if (a, b, why) == ("running", "waiting", "IO wait")) >= 5
+    assert sum(1 for a, b, _ in mine if (a, b) == ("waiting", "runnable")) >= 5

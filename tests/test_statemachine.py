@@ -648,13 +648,12 @@ def test_short_deadline_fires_through_the_scheduler(quiet, kind, want):
 def mutant_block_store(pd, mode, waitio):
     "netpollblock whose final swap is a store of pdNil: a concurrent pdReady is lost."
     field = "rg" if mode == "r" else "wg"
-    with sched.netpollLock:
-        old = getattr(pd, field)
-        if old == pdReady:
-            setattr(pd, field, pdNil)
-            return True
-        if old != pdNil: runtime.throw("runtime: double wait")
-        setattr(pd, field, pdWait)
+    old = getattr(pd, field)
+    if old == pdReady:
+        setattr(pd, field, pdNil)
+        return True
+    if old != pdNil: runtime.throw("runtime: double wait")
+    setattr(pd, field, pdWait)
     if waitio or netpoll.netpollcheckerr(pd, mode) == pollNoError:
         netpoll.gopark(netpoll.netpollblockcommit, (pd, field), waitReasonIOWait)
     setattr(pd, field, pdNil)

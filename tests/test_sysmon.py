@@ -152,3 +152,45 @@ def test_schedtrace_and_scheddetail():
     assert len(lines) >= 2, out
     assert "gomaxprocs=1 idleprocs=" in lines[0] and "runqueue=" in lines[0]
     assert "  G1: status=4(sleep)" in out and "  P0: status=" in out and "  M0: p=0" in out
+
+
+def test_sysmon_hands_its_poll_to_the_m(gorun, monkeypatch):
+    """The ownership rule (chapters 01, 02, 03): behind a run queue that never empties, the M never
+    polls on its own; sysmon asks, the M polls (sysmonpoll_m), and rg/wg move only on the M's thread."""
+    import socket
+    from gonb import net, netpoll, runtime
+    m_thread = threading.get_ident()          # gonb.run runs goroutines and g0 on this thread
+    unblocks, handoffs = [], []
+    real_unblock, real_handoff = netpoll.netpollunblock, runtime.sysmonpoll_m
+
+    def unblock(pd, mode, ioready):
+        unblocks.append(threading.get_ident())
+        return real_unblock(pd, mode, ioready)
+
+    def handoff():
+        handoffs.append(threading.get_ident())
+        return real_handoff()
+    monkeypatch.setattr(netpoll, "netpollunblock", unblock)
+    monkeypatch.setattr(runtime, "sysmonpoll_m", handoff)
+
+    def main():
+        ln = net.listen("tcp", "127.0.0.1:0")
+        raw = socket.create_connection(("127.0.0.1", ln.addr().Port))
+        conn = ln.accept()
+        got, stop = [], []
+        gonb.go(lambda: got.append(conn.read(bytearray(16))))
+        def spin():
+            while not stop: gonb.gosched()
+        gonb.go(spin)
+        gonb.go(spin)
+        gonb.gosched()                           # the reader parks in IO wait
+        del unblocks[:], handoffs[:]
+        threading.Timer(0.05, raw.sendall, (b"hi",)).start()
+        t0 = gonb.now()
+        while not got and gonb.now() - t0 < 5: gonb.gosched()   # the global queue is never empty
+        stop.append(1)
+        conn.close(); ln.close(); raw.close()
+        return got
+    assert gorun(main) == [2]
+    assert handoffs and set(handoffs) == {m_thread}, "sysmon's poll did not run on the M"
+    assert unblocks and set(unblocks) == {m_thread}, "rg/wg moved on another thread"
