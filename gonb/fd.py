@@ -346,6 +346,7 @@ FD.setsockopt, FD.shutdown = setsockopt, shutdown
 # %% ../nbs/04_read_write.ipynb #5e8613b2
 def setDeadlineImpl(self, t, mode):
     "Set the deadline of `mode` ('r', 'w', 'rw') to absolute time `t` (seconds, gonb.now() clock)."
+    runtime.getg()   # a goroutine of the running runtime: only the M's thread arms timers (chapter 06)
     if t is None: d = 0
     elif isinstance(t, (int, float)) and not isinstance(t, bool):
         if t != t: raise ValueError("deadline is NaN")

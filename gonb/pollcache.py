@@ -33,7 +33,7 @@ class pollDesc:
         self.fd = -1          # the OS fd; constant between pollOpen and pollClose
         self.fdseq = 0        # bumped on free: an event tagged with an older value is stale (issue 59545)
         self.closing = False  # set by pollUnblock; every wait then fails with pollErrClosing
-        self.everr = False    # the poller saw EPOLLERR; reads fail with pollErrNotPollable
+        self.everr = False    # Go's pollEventErr bit: the poller saw EPOLLERR alone; reads fail with pollErrNotPollable
         self.rg = pdNil       # pdNil, pdReady, pdWait, or the G parked waiting to read
         self.wg = pdNil       # same for writes
         self.rseq = 0         # protects from stale read timers: bumped on reuse and deadline reset

@@ -563,12 +563,13 @@ class Deadlock(RuntimeError):
 
 
 def checkdead():
-    "Nothing is runnable, nobody waits on the network, no timer is armed: nothing can ever run again."
+    """Nothing is runnable, nobody waits on the network, no timer is armed, no system call is in flight:
+    nothing can ever run again (Go reaches checkdead through stopm → mput, counting Ms)."""
     raise Deadlock("all goroutines are asleep - deadlock!")
 
 
 def netpollAdjustWaiters(delta):
-    "Account for goroutines the poller woke (Go 1.22 netpollAdjustWaiters, issue 60782); only the M counts."
+    "Account for goroutines the poller woke, once they are queued (Go 1.22; issues 60782 and 61454); only the M counts."
     sched.netpollWaiters += delta
 
 
@@ -634,7 +635,7 @@ def findRunnable(pp):
         with sched.lock:
             sched.lastpoll = t1
             pp.status, sched.npidle = _Prunning, 0
-        if sched.sysmonwait: sched.sysmonnote.set()   # a P is busy again: wake sysmon from deep sleep
+        if sched.sysmonwait: sched.sysmonnote.set()   # gonb's, not Go's: wake sysmon from deep sleep (chapter 03's table)
         netpollAdjustWaiters(delta)
         if glist: return runFirst(glist, pp), False
         # Woken by a timer coming due or by netpollBreak: go round and look again.

@@ -439,11 +439,7 @@ def test_close_from_a_plain_thread(gorun, fd_baseline):
 
 FOREIGN_CALLS = [
     pytest.param(lambda c: c.read(bytearray(8)), id="read"),
-    pytest.param(lambda c: c.set_read_deadline(gonb.now() + 0.01), id="set_read_deadline",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "known gap: FD.setDeadlineImpl lacks the goroutine check every other call makes, "
-                     "so a foreign thread arms a timer that no blocked poller learns of (only the M's "
-                     "thread may arm timers: chapter 06, Where gonb differs from Go)"))),
+    pytest.param(lambda c: c.set_read_deadline(gonb.now() + 0.01), id="set_read_deadline"),
 ]
 
 
