@@ -9,11 +9,11 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'casgstatus', 'observe', 'runqput', 'runqputslow', 'runqget', 'globrunqput', 'globrunqget', 'injectglist',
            'globrunqputbatch', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m', 'goready',
            'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer', 'resettimer',
-           'stoptimer', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady', 'resetForSleep',
-           'sleep', 'now', 'Sema', 'semacquire', 'semacquire1', 'semrelease', 'semrelease1', 'goyield', 'goyield_m',
-           'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'sysmonpoll_m', 'runFirst', 'findRunnable',
-           'schedule', 'run', 'raise_panic', 'interrupted', 'unwind_goroutines', 'goroutines', 'trace_start',
-           'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
+           'stoptimer', 'adjustTop', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
+           'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semacquire1', 'semrelease', 'semrelease1', 'goyield',
+           'goyield_m', 'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'sysmonpoll_m', 'runFirst',
+           'findRunnable', 'schedule', 'run', 'raise_panic', 'interrupted', 'unwind_goroutines', 'goroutines',
+           'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
 import heapq, threading, time, types
@@ -416,12 +416,13 @@ def goexit0(gp):
 # %% ../nbs/06_proc.ipynb #2f264f2e
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
-    __slots__ = ("when", "f", "arg", "seq", "hkey")
+    __slots__ = ("when", "f", "arg", "seq", "hkey", "hwhen")
 
     def __init__(self, f, arg, seq=0):
         self.when = 0
         self.f, self.arg, self.seq = f, arg, seq
         self.hkey = -1   # key of this timer's live heap entry; -1 when not in the heap
+        self.hwhen = 0   # the time that entry is ordered by: never later than `when` (see resettimer)
 
 
 _timerHeapCleanMin = 64   # gonb's floor (Go has none): a small heap would cross the quarter every few resets
@@ -429,13 +430,18 @@ _timerHeapDeadShare = 4   # rebuild once dead entries are more than 1/4 of the h
 
 
 def resettimer(t, when):
-    """Arm or re-arm `t` to fire at `when` (ns). Timers are armed on the M's thread, and the M recomputes
+    """Arm or re-arm `t` to fire at `when` (ns). A timer moved later keeps its heap entry, which is
+    re-keyed only if it reaches the top: a deadline pushed back on every read costs no heap work. Timers are armed on the M's thread, and the M recomputes
     its poll timeout before it blocks, so no poller needs waking here (Go's modtimer / timer.modify call
     wakeNetPoller, because another M may be blocked in netpoll)."""
+    if t.hkey >= 0 and when >= t.hwhen:
+        t.when = when    # later: keep the entry; adjustTop re-keys it if it reaches the top (Go 1.23)
+        return
     pp = sched.p0
     if t.hkey < 0: pp.ntimers += 1
     sched.timerseq += 1
-    t.when, t.hkey = when, sched.timerseq
+    t.when = t.hwhen = when
+    t.hkey = sched.timerseq
     h = pp.timers
     heapq.heappush(h, (when, t.hkey, t))
     if len(h) > _timerHeapCleanMin and len(h) - pp.ntimers > len(h) // _timerHeapDeadShare:
@@ -450,11 +456,24 @@ def stoptimer(t):
     return True
 
 
+def adjustTop(h):
+    """Make the heap's top entry a live timer keyed by its real `when` (Go 1.23's timers.adjust, lazily,
+    for the top only): drop entries of stopped or reset timers, re-key a timer moved later. Returns
+    the top entry, or None for an empty heap."""
+    while h:
+        when, key, t = h[0]
+        if t.hkey != key: heapq.heappop(h)           # stopped or reset since this entry was pushed
+        elif t.when != when:                         # moved later since: one sift, no new entry
+            t.hwhen = t.when
+            heapq.heapreplace(h, (t.when, key, t))
+        else: return h[0]
+    return None
+
+
 def nextTimerWhen(pp):
-    "When the earliest live timer fires, or 0 if there is none; drops stale heap entries on the way."
-    h = pp.timers
-    while h and h[0][2].hkey != h[0][1]: heapq.heappop(h)
-    return h[0][0] if h else 0
+    "When the earliest live timer fires, or 0 if there is none."
+    top = adjustTop(pp.timers)
+    return top[0] if top else 0
 
 
 def clearDeletedTimers(pp):
@@ -467,9 +486,10 @@ def clearDeletedTimers(pp):
 def checkTimers(pp, now):
     "Run every timer due at `now` (proc.go checkTimers; Go 1.23's timers.check); they may ready goroutines."
     h = pp.timers
-    while h and h[0][0] <= now:
-        when, key, t = heapq.heappop(h)
-        if t.hkey != key: continue   # stopped or reset since this entry was pushed
+    while h and h[0][0] <= now:      # an entry is never later than its timer: nothing else is due
+        top = adjustTop(h)
+        if top is None or top[0] > now: return
+        t = heapq.heappop(h)[2]
         t.hkey = -1
         pp.ntimers -= 1
         t.f(t.arg, t.seq)
