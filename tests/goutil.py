@@ -150,6 +150,12 @@ def wait_parked(n, reason=None, timeout=10.0):
     wait_until(lambda: parked(reason) >= n, timeout, f"{n} goroutines parked in {reason or 'any wait'!r}")
 
 
+def pct(xs, p):
+    "The `p` quantile (0..1) of the measurements `xs`: the value below which that fraction lies."
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
 def open_fds():
     "How many fds this process has open (to check that nothing leaks)."
     return len(os.listdir("/proc/self/fd"))

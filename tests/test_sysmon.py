@@ -15,15 +15,10 @@ import pytest
 import gonb
 import gonb.sysmon as sm
 from gonb.runtime import sched
-from goutil import wait_until
+from goutil import pct, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
 import sysmon_scenarios as sc  # noqa: E402
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
 def ms(x):
