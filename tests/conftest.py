@@ -4,6 +4,7 @@ import resource
 
 import pytest
 import gonb
+from goutil import open_fds
 
 # Thousands of connections are thousands of fds: raise the soft limit to the hard one, once.
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -19,11 +20,6 @@ def gorun(request, monkeypatch):
     "gonb.run, with GONB_NETPOLL set to each backend in turn."
     monkeypatch.setenv("GONB_NETPOLL", request.param)
     return gonb.run
-
-
-def open_fds():
-    "How many fds this process has open (to check that nothing leaks)."
-    return len(os.listdir("/proc/self/fd"))
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
-"""Goroutine-side helpers shared by the network tests: futures for goroutines, a watchdog, tracked
-conns that are closed even when an assertion fails, and Go's error words for closed conns."""
+"""Goroutine-side helpers shared by the tests: futures for goroutines, a watchdog, tracked conns that
+are closed even when an assertion fails, Go's error words for closed conns, waits on a condition or on
+parked goroutines that hold however loaded the machine, and the count of open fds."""
+import os
+
 from greenlet import GreenletExit
 
 import gonb
@@ -125,9 +128,34 @@ def echo(conn, bufsize=4096):
         close_all(conn)
 
 
-def wait_parked(n, reason, limit=10_000):
-    "Yield until at least `n` goroutines are parked with wait reason `reason` (e.g. 'chan send')."
-    for _ in range(limit):
-        if sum(1 for g in gonb.goroutines() if g[2] == reason) >= n: return
-        gonb.gosched()
-    raise AssertionError(f"fewer than {n} goroutines parked in {reason!r}: {gonb.goroutines()}")
+def wait_until(pred, timeout=10.0, what=None, every=0):
+    """From a goroutine: yield until `pred()` holds, or fail after `timeout` seconds. With `every`=0 it
+    yields by gosched (the others run; the network is seen only when sysmon polls it, every 10 ms); with
+    `every` > 0 it sleeps that long, so the scheduler can block in netpoll and see events at once."""
+    deadline = gonb.now() + timeout
+    while not pred():
+        if gonb.now() > deadline:
+            raise AssertionError(f"{what or pred.__qualname__}: still false after {timeout} s")
+        if every: gonb.sleep(every)
+        else: gonb.gosched()
+
+
+def parked(reason=None):
+    "How many goroutines are parked: with wait reason `reason` (e.g. 'chan send', 'IO wait'), or any."
+    return sum(1 for _, status, why, _ in gonb.goroutines() if status == "waiting" and reason in (None, why))
+
+
+def wait_parked(n, reason=None, timeout=10.0):
+    "Yield until at least `n` goroutines are parked (with wait reason `reason`), however loaded the machine."
+    wait_until(lambda: parked(reason) >= n, timeout, f"{n} goroutines parked in {reason or 'any wait'!r}")
+
+
+def pct(xs, p):
+    "The `p` quantile (0..1) of the measurements `xs`: the value below which that fraction lies."
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))]
+
+
+def open_fds():
+    "How many fds this process has open (to check that nothing leaks)."
+    return len(os.listdir("/proc/self/fd"))

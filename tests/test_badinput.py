@@ -12,6 +12,7 @@ import math
 import mmap
 import os
 import socket
+import tempfile
 import threading
 
 import pytest
@@ -21,9 +22,9 @@ from hypothesis import strategies as st
 import gonb
 from gonb import net
 from gonb.runtime import sched
-from goutil import read_exactly, echo
+from goutil import read_exactly, echo, open_fds, wait_parked, wait_until
 
-LONG_UNIX_PATH = "/tmp/" + "x" * 200          # longer than sun_path (108 bytes)
+LONG_UNIX_PATH = os.path.join(tempfile.gettempdir(), "x" * 200)   # longer than sun_path (108 bytes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,7 +406,7 @@ def test_close_from_a_plain_thread(gorun, fd_baseline):
                     got.append(e)
 
             gonb.go(reader)
-            gonb.sleep(0.02)                       # parked in netpoll
+            wait_parked(1, "IO wait")
             errs = []
 
             def foreign():
@@ -422,9 +423,7 @@ def test_close_from_a_plain_thread(gorun, fd_baseline):
             gonb.sleep(0.05)
             assert got == [], f"the parked reader was disturbed: {got!r}"
             s.write(b"hello")
-            t0 = gonb.now()
-            while not got and gonb.now() < t0 + 2:
-                gonb.sleep(0.005)
+            wait_until(lambda: got, timeout=2, what="the parked reader woken by the data", every=0.005)
             assert got == [b"hello"], got
             assert_talks(c, s)
         finally:
@@ -487,13 +486,13 @@ def test_close_after_the_run_ended(gorun, fd_baseline):
     cleanup code does): close() succeeds and releases the fd."""
     c, s = _leftover_pair(gorun)
     try:
-        nfds = len(os.listdir("/proc/self/fd"))
+        nfds = open_fds()
         try:
             c.close()
         except Exception as e:
             pytest.fail(f"close() after the run ended raised {type(e).__name__}: {e}")
         assert c.fd.pfd.sock.fileno() == -1, "the fd was not released"
-        assert len(os.listdir("/proc/self/fd")) == nfds - 1
+        assert open_fds() == nfds - 1
     finally:
         for x in (c, s):                           # never leak, whatever gonb did
             x.fd.pfd.sock.close()

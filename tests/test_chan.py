@@ -6,7 +6,7 @@ import pytest
 import gonb
 from gonb import net
 from gonb.chan import Chan, SendOnClosedChannel, CloseOfClosedChannel
-from goutil import gomain, track, echo, read_exactly, wait_parked, watchdog
+from goutil import gomain, track, echo, read_exactly, wait_parked, wait_until, watchdog
 
 SIZES = [0, 1, 2, 3, 5]
 
@@ -94,7 +94,7 @@ def test_close_wakes_every_parked_receiver(gorun, n):
         for _ in range(4): gonb.go(lambda: got.append(c.recv_ok()))
         wait_parked(4, "chan receive")
         c.close()
-        for _ in range(5): gonb.gosched()
+        wait_until(lambda: len(got) == 4, what="every receiver woken")
         return list(c.recvq)
     assert gorun(main) == []
     assert got == [(None, False)] * 4
@@ -112,7 +112,7 @@ def test_close_makes_parked_senders_panic(gorun):
         for v in range(3): gonb.go(sender, c, v)
         wait_parked(3, "chan send")
         c.close()
-        for _ in range(5): gonb.gosched()
+        wait_until(lambda: len(errs) == 3, what="every sender woken")
         return list(c.sendq)
     assert gorun(main) == []
     assert errs == ["send on closed channel"] * 3

@@ -9,7 +9,7 @@ import pytest
 
 import gonb
 from gonb import fd, net
-from goutil import spawn, watchdog, track, gomain, tcp_pair, read_exactly, assert_closed
+from goutil import spawn, watchdog, track, gomain, tcp_pair, read_exactly, assert_closed, wait_parked
 
 
 # ---------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_peer_close_unblocks_read_with_eof(gorun, fd_baseline):
         watchdog(10, "peer close unblocks read")
         ln, c, s = tcp_pair()
         f = spawn(lambda: c.read(bytearray(1)))
-        gonb.sleep(0.02)                         # give the reader time to get stuck
+        wait_parked(1, "IO wait")
         assert not f.done
         s.close()
         f.wait()
@@ -308,10 +308,7 @@ def test_close_1000_parked_readers(gorun, fd_baseline):
             conns.append(track(net.dial("tcp", str(ln.addr()))))
             peers.append(track(ln.accept()))
         readers = [spawn(lambda x=x: x.read(bytearray(1))) for x in conns]
-        t0 = gonb.now()
-        while sum(1 for g in gonb.goroutines() if g[2] == "IO wait") < N:   # all parked, however slow
-            assert gonb.now() - t0 < 20, "the readers never all parked"
-            gonb.sleep(0.01)
+        wait_parked(N, "IO wait", timeout=20)
         assert not any(f.done for f in readers)
 
         def closer():
@@ -346,7 +343,7 @@ def test_peer_reset(gorun, fd_baseline, reader):
         watchdog(10, "peer reset")
         ln, c, s = tcp_pair()
         f = spawn(lambda: c.read(bytearray(8))) if reader == "parked" else None
-        gonb.sleep(0.02)
+        if f is not None: wait_parked(1, "IO wait")
         s.set_linger(0)
         s.close()
         if f is None:

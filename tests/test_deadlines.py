@@ -11,7 +11,8 @@ import pytest
 import gonb
 from gonb import net
 from gonb.runtime import Sema, semacquire, semrelease
-from goutil import spawn, watchdog, track, gomain, tcp_pair, close_all, read_exactly, conn_words, assert_closed
+from goutil import (spawn, watchdog, track, gomain, tcp_pair, close_all, read_exactly, conn_words, assert_closed,
+                    wait_parked, wait_until)
 
 # ---------------------------------------------------------------------------------------------
 # helpers (goroutine-side)
@@ -406,12 +407,11 @@ def test_busy_goroutines_do_not_starve_netpoll(gorun, fd_baseline, busy):
         watchdog(3, f"{busy} vs parked reader")
         ln, c, s = tcp_pair()
         f = spawn(lambda: read_exactly(c, 4))
-        gonb.sleep(0.01)                         # the reader is parked in netpoll
+        wait_parked(1, "IO wait")
         s.write(b"data")
         t0 = gonb.now()
         if busy == "gosched":
-            while not f.done and gonb.now() - t0 < 1:
-                gonb.gosched()
+            wait_until(lambda: f.done, timeout=1, what="reader with data ready, behind a gosched loop")
         else:
             ping, pong, stop = Sema(), Sema(), [False]
 

@@ -12,7 +12,7 @@ import pytest
 import gonb
 from gonb import net
 from gonb.runtime import Sema, semacquire, semrelease
-from goutil import read_exactly
+from goutil import read_exactly, wait_until
 
 NCLIENTS = 1000
 
@@ -103,7 +103,7 @@ def test_echo_1000_concurrent_clients(gorun, fd_baseline, nofile):
         for _ in range(NCLIENTS):
             semacquire(server_done)
         l.close()
-        gonb.sleep(0.01)                             # let the accept loop see the close
+        wait_until(lambda: len(gonb.goroutines()) == 1, what="the accept loop ended by the close")
         assert gonb.runtime.sched.netpollWaiters == 0
         return sorted(g[3] for g in gonb.goroutines())
 

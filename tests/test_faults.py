@@ -26,7 +26,7 @@ import gonb.fd
 from gonb import net
 from gonb.pollcache import pollcache
 from gonb.runtime import Sema, sched, semacquire, semrelease
-from goutil import spawn, watchdog, track, close_all, gomain, tcp_pair, read_exactly, echo
+from goutil import spawn, watchdog, track, close_all, gomain, tcp_pair, read_exactly, echo, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -314,10 +314,10 @@ def test_peer_reset_wakes_parked_reader_and_writer(gorun, fd_baseline):
         ln, c, s = tcp_pair()
         rd = spawn(lambda: s.read(bytearray(64)))
         wr = spawn(lambda: s.write(b"z" * (32 << 20)))      # c never reads: the writer parks
-        pd, t0 = s.fd.pfd.pd, gonb.now()
-        while type(pd.rg) is int or type(pd.wg) is int:     # until both are parked (a G in rg and wg)
-            assert gonb.now() - t0 < 5 and not rd.done and not wr.done, (rd.exc, wr.exc)
-            gonb.sleep(0.005)
+        pd = s.fd.pfd.pd
+        both_parked = lambda: type(pd.rg) is not int and type(pd.wg) is not int   # a G in rg and in wg
+        wait_until(lambda: both_parked() or rd.done or wr.done, timeout=5, every=0.005)
+        assert both_parked(), (rd.exc, wr.exc)
         c.set_linger(0)
         c.close()
         rd.wait(), wr.wait()

@@ -8,7 +8,7 @@ import pytest
 import gonb
 import gonb.fd
 from gonb import net
-from goutil import read_exactly
+from goutil import read_exactly, wait_parked, wait_until
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,10 +154,10 @@ def test_close_unblocks_parked_accept(gorun, fd_baseline):
             try: l.accept()
             except net.OpError as e: errs.append(e)
         gonb.go(acceptor)
-        gonb.sleep(0.02)          # let it park in the poller
+        wait_parked(1, "IO wait")
         assert errs == []
         l.close()
-        gonb.sleep(0.02)
+        wait_until(lambda: errs, what="the parked accept woken by close")
         assert [str(e) for e in errs] == [f"accept tcp 127.0.0.1:{port}: use of closed network connection"]
         return echo_once()
     assert gorun(main) is True
@@ -296,11 +296,13 @@ def test_read_after_peer_reset(gorun, fd_baseline, reader_parked):
             except OSError as e: errs.append(e)
         if reader_parked:
             gonb.go(reader)
-            gonb.sleep(0.02)
+            wait_parked(1, "IO wait")
         c.set_linger(0)
         c.close()                      # sends RST
-        gonb.sleep(0.05)               # the poller sees the event
-        if not reader_parked:
+        if reader_parked:
+            wait_until(lambda: errs, what="the parked reader woken by the RST", every=0.001)
+        else:
+            gonb.sleep(0.05)           # every goroutine parked: the poller sees the event first
             reader()
         assert len(errs) == 1
         e = errs[0]

@@ -9,14 +9,7 @@ from gonb import net
 from gonb.netpoll_epoll import EpollPoller, PollPoller
 from gonb.pollcache import pollcache
 from gonb.runtime import G, Sema, sched, semacquire, semrelease
-
-
-def wait_until(cond, timeout=5.0):
-    "Sleep in small steps (inside a goroutine) until cond() holds; returns cond()."
-    end = gonb.now() + timeout
-    while not cond() and gonb.now() < end:
-        gonb.sleep(0.005)
-    return cond()
+from goutil import wait_until
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,7 +41,7 @@ def test_stale_event_after_fd_reuse_is_ignored(gorun, fd_baseline):
                     n = c.read(buf)
                     got.append(bytes(buf[:n]))
                 gonb.go(reader)
-                assert wait_until(lambda: isinstance(pd.rg, G))   # parked in netpollblock
+                wait_until(lambda: isinstance(pd.rg, G), what="parked in netpollblock", every=0.005)
                 assert sched.netpollWaiters == 1
 
                 # An event still tagged with the first life's fdseq (what epoll would hand back
@@ -65,7 +58,7 @@ def test_stale_event_after_fd_reuse_is_ignored(gorun, fd_baseline):
                 if poller.levelTriggered:
                     poller.netpollarm(pd, "r")             # the stale report used up the arming
                 s.write(b"fresh")
-                assert wait_until(lambda: got), "a correctly tagged event did not wake the reader"
+                wait_until(lambda: got, what="a correctly tagged event wakes the reader", every=0.005)
                 assert got == [b"stalefresh"]
                 assert sched.netpollWaiters == 0
     gorun(main)
@@ -164,7 +157,7 @@ def test_timer_wakes_blocked_netpoll(gorun, fd_baseline, with_waiter):
                 gonb.go(sleeper, d)
             gonb.sleep(0.06)
             # on a loaded machine all four timers may come due in one check; main may run first
-            assert wait_until(lambda: len(woke) == 3), woke
+            wait_until(lambda: len(woke) == 3, what="3 woken", every=0.005)
             assert [d for d, _ in woke] == [0.01, 0.02, 0.03]
             assert all(el >= d for d, el in woke), woke
         finally:
@@ -205,7 +198,7 @@ def test_netpoll_waiters_return_to_zero(gorun, fd_baseline, how):
                     break                                  # closed conns cannot go round again
                 for i, (c, _) in enumerate(pairs):
                     gonb.go(reader, i, c)
-                assert wait_until(lambda: sched.netpollWaiters == K), sched.netpollWaiters
+                wait_until(lambda: sched.netpollWaiters == K, what=f"{K} netpoll waiters", every=0.005)
                 assert results == {}
                 for i, (c, s) in enumerate(pairs):
                     way = how if how != "mixed" else ("data", "close", "past-deadline", "deadline-timer")[i % 4]
@@ -258,7 +251,7 @@ def test_netpoll_waiters_after_unwinding_parked_readers(gorun, fd_baseline):
                 c.read(bytearray(4))
         for c, s in conns:
             gonb.go(reader, c, s)
-        assert wait_until(lambda: sched.netpollWaiters == 3), sched.netpollWaiters
+        wait_until(lambda: sched.netpollWaiters == 3, what="3 netpoll waiters", every=0.005)
         l.close()
         return "done"
     assert gorun(main) == "done"

@@ -15,13 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import sysmon_scenarios as sc  # noqa: E402
+from goutil import pct  # noqa: E402
 
 LATENCY = "preemptslice=2ms,latencypreempt=1"
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
 @pytest.fixture(scope="module")

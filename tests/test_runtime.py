@@ -5,8 +5,9 @@ import threading
 import pytest
 
 import gonb
-from gonb import runtime
-from gonb.runtime import gopark, goready, getg, sched, waitReasonChanReceive
+from gonb import runtime, sysmon
+from gonb.runtime import gopark, goready, getg, sched, waitReasonChanReceive, _runqSize
+from goutil import wait_until
 
 
 class Chan:
@@ -39,7 +40,7 @@ def test_ten_thousand_sleepers_never_wake_early():
 
     def main():
         for _ in range(n): gonb.go(sleeper, random.uniform(0, 0.05))
-        while len(done) < n: gonb.sleep(0.01)
+        wait_until(lambda: len(done) == n, timeout=60, every=0.01)
 
     gonb.run(main)
     assert len(done) == n
@@ -58,9 +59,8 @@ def test_park_ready_ping_pong():
 
     def main():
         gonb.go(ponger)
-        gonb.gosched()                      # let the ponger park in recv
         for i in range(rounds):
-            while ping.receiver is None: gonb.gosched()
+            wait_until(lambda: ping.receiver is not None, what="the ponger parked in recv")
             ping.send(i)
             seen.append(pong.recv())
         return seen[-1]
@@ -212,15 +212,24 @@ def test_timer_wakes_a_blocked_netpoll():
     assert any(d > 0 for d in delays), "the scheduler never blocked in netpoll until the timer"
 
 
-def test_local_runq_overflow_spills_to_global_queue():
+def test_local_runq_overflow_spills_to_global_queue(monkeypatch):
+    # Without sysmon nothing preempts main (under load, a 10 ms slice can end within any 256 spawns and
+    # let the queues drain), so right after the spawns every new goroutine is still queued, in
+    # runnext, the ring or the spilled halves on the global queue: none run yet, none lost.
+    monkeypatch.setattr(sysmon, "sysmonEnabled", False)
     n = 2000
     done = []
 
     def main():
-        for i in range(n): gonb.go(done.append, i)   # no yield: the 256-slot ring overflows
-        assert sched.runqsize > 0
-        while len(done) < n: gonb.gosched()
-    gonb.run(main)
+        p = sched.p0
+        gs = {gonb.go(done.append, i) for i in range(n)}   # no yield: the 256-slot ring overflows
+        ring = [p.runq[i % _runqSize] for i in range(p.runqhead, p.runqtail)]
+        where = (p.runnext in gs, len(ring), len(gs & set(ring)), len(gs & set(sched.runq)))
+        wait_until(lambda: len(done) == n)
+        return where
+    in_next, ring, in_ring, spilled = gonb.run(main)
+    assert in_next and 0 < in_ring <= ring <= _runqSize and spilled > 0
+    assert in_next + in_ring + spilled == n
     assert sorted(done) == list(range(n))
 
 

@@ -22,6 +22,7 @@ import pytest
 import gonb
 from gonb import net
 from gonb.runtime import Sema, sched, semacquire, semrelease
+from goutil import open_fds
 
 NCONN = 1000
 SECONDS = float(os.environ.get("GONB_SOAK_SECONDS", "30"))
@@ -35,10 +36,6 @@ def rss_bytes():
     "Resident set size of this process, from /proc/self/statm (second field, in pages)."
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def open_fds():
-    return len(os.listdir("/proc/self/fd"))
 
 
 class Side:

@@ -2,7 +2,7 @@
 
 MODEL. One pollDesc from the real path (`poll_runtime_pollOpen` on a socketpair fd, registered with
 the epoll poller), read mode only. `rg` is pdNil | pdReady | pdWait | G, moved as Go's table says
-(runtime/netpoll.go, Go 1.19-1.23; /work/shared/go-netpoll-facts.md). At most one reader at a time
+(runtime/netpoll.go, Go 1.19-1.23; chapter 02, nbs/02_netpollblock.ipynb). At most one reader at a time
 (Go's fdMutex guarantees it): either one `netpollblock(pd, 'r', False)` (R) or one
 `poll_runtime_pollWait(pd, 'r')` (W), a real goroutine that parks for real through gopark/park_m.
 Where Go lets another thread act in the middle of netpollblock, the reader stops (gosched) and the

@@ -4,6 +4,7 @@ import pytest
 import gonb
 from gonb import sync
 from gonb.sync import Mutex, RWMutex, WaitGroup, Once, Cond, FatalError
+from goutil import wait_parked
 
 
 def spin(seconds):
@@ -76,7 +77,7 @@ def fairness_main(seen_starving, seconds_b=10.0):
 
         gonb.go(a); gonb.go(b)
         t0 = gonb.now()
-        while not b_done[0] and gonb.now() - t0 < seconds_b: gonb.sleep(0.005)
+        while not b_done[0] and gonb.now() - t0 < seconds_b: gonb.sleep(0.005)   # not wait_until: one test expects the miss
         done_in_time = b_done[0]
         stop[0] = True
         gonb.sleep(0.01)
@@ -226,7 +227,7 @@ def test_dump_shows_sync_wait_reasons(gorun):
         mu, rw = Mutex(), RWMutex()
         mu.lock(); rw.lock()
         gonb.go(mu.lock); gonb.go(rw.rlock)
-        gonb.sleep(0.005)
+        wait_parked(2)
         return sorted(r for _, s, r, _ in gonb.goroutines() if s == "waiting")
     assert gorun(main) == ["sync.Mutex.Lock", "sync.RWMutex.RLock"]
 
