@@ -69,8 +69,9 @@ class EpollPoller:
     def netpollPending(self):
         """Has the kernel readiness that no poll has taken? A hint for sysmon's latency-aware mode
         (chapter 03; not in Go's contract): the epoll fd is readable while its ready list is not empty.
-        It changes nothing. A break in flight also makes it readable, so meanwhile the answer is no."""
-        return not self.wakeSig and bool(self.peek.poll(0))
+        It changes nothing. A break in flight also makes it readable, and only a blocking poll takes
+        it, so the answer is then yes: at worst a spurious preemption, never a missed reader."""
+        return bool(self.peek.poll(0))
 
     def netpollBreak(self):
         "Wake a blocked netpoll; concurrent calls coalesce into one eventfd write."
@@ -127,7 +128,7 @@ class PollPoller:
         self.wakeR, self.wakeW = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.p.register(self.wakeR, select.POLLIN)
         self.wakeSig = False
-        self.tags = {}     # fd -> (pd, pd.fdseq at netpollopen); the M alone uses both tables
+        self.tags = {}     # fd -> (pd, pd.fdseq at netpollopen); the M alone writes both tables
         self.armed = {}    # fd -> poll event mask currently registered (0: not registered)
 
     def netpollopen(self, fd, pd):
@@ -161,6 +162,7 @@ class PollPoller:
         peek = select.poll()
         for fd, mask in list(self.armed.items()):   # one C call: no Python runs while it copies
             if mask: peek.register(fd, mask)
+        peek.register(self.wakeR, select.POLLIN)   # a break in flight: yes, as EpollPoller says
         return any(ev & ~select.POLLNVAL for _, ev in peek.poll(0))
 
     def netpollBreak(self):

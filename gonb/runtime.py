@@ -11,9 +11,10 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer', 'resettimer',
            'stoptimer', 'adjustTop', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
            'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semacquire1', 'semrelease', 'semrelease1', 'goyield',
-           'goyield_m', 'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'sysmonpoll_m', 'runFirst',
-           'findRunnable', 'schedule', 'run', 'raise_panic', 'interrupted', 'unwind_goroutines', 'goroutines',
-           'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
+           'goyield_m', 'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'observePoll', 'sysmonpoll_m',
+           'runFirst', 'findRunnable', 'schedule', 'run', 'raise_panic', 'interrupted', 'unwind_goroutines',
+           'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness',
+           'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
 import heapq, threading, time, types
@@ -90,7 +91,7 @@ class P:
         self.runq = [None] * _runqSize    # ring buffer; slots [runqhead, runqtail) hold runnable Gs
         self.runqhead = self.runqtail = 0 # ever-growing counters; index with % _runqSize
         self.runnext = None               # the G to run next, ahead of runq
-        self.timers = []                  # heap of (when, seq, timer); stale entries skipped lazily
+        self.timers = []                  # heap of (hwhen, hkey, timer): hwhen ≤ timer.when (a later move is lazy)
         self.ntimers = 0                  # live timers in the heap (a timer keeps the program alive)
 
 
@@ -598,15 +599,20 @@ def netpollStamp(glist, t):
     for gp in glist: gp.pollt = t
 
 
+def observePoll(glist, t0, t1, forSysmon=False):
+    """Tell whoever records (the tracer, the latency histograms) what a poll readied; `t0` and `t1` are
+    0 for a non-blocking poll (an instant, stamped now)."""
+    if sched.tracer is not None: sched.tracer.netpoll(glist, t0, t1, forSysmon)
+    if sched.latency is not None: netpollStamp(glist, t1 or nanotime())
+
+
 def sysmonpoll_m():
     """Runs on g0 when sysmon has asked for it (chapter 03): the network poll sysmon makes in Go, made
     by the M, the only thread that touches rg/wg. What it finds goes to the global queue, as sysmon's
     injectglist would put it."""
     sched.sysmonpoll = False
-    t0 = nanotime()
     glist, delta = sched.poller.netpoll(0)
-    if sched.tracer is not None: sched.tracer.netpoll(glist, t0, nanotime(), sysmon=True)
-    if sched.latency is not None: netpollStamp(glist, nanotime())
+    if sched.observing: observePoll(glist, 0, 0, forSysmon=True)
     if glist: injectglist(glist, None)
     netpollAdjustWaiters(delta)
 
@@ -635,8 +641,7 @@ def findRunnable(pp):
         poller = sched.poller
         if sched.netpollWaiters > 0 and sched.lastpoll != 0:
             glist, delta = poller.netpoll(0)   # non-blocking: cheap, and it may find work at once
-            if sched.tracer is not None: sched.tracer.netpoll(glist, 0, 0)
-            if sched.latency is not None: netpollStamp(glist, nanotime())
+            if sched.observing: observePoll(glist, 0, 0)
             netpollAdjustWaiters(delta)
             if glist: return runFirst(glist, pp), False
         pollUntil = nextTimerWhen(pp)
@@ -650,8 +655,7 @@ def findRunnable(pp):
         glist, delta = poller.netpoll(delay)
         t1 = nanotime()
         sched.idle_ns += t1 - t0
-        if sched.tracer is not None: sched.tracer.netpoll(glist, t0, t1)
-        if sched.latency is not None: netpollStamp(glist, t1)
+        if sched.observing: observePoll(glist, t0, t1)
         with sched.lock:
             sched.lastpoll = t1
             pp.status, sched.npidle = _Prunning, 0

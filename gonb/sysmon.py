@@ -17,7 +17,7 @@ from collections import deque
 from greenlet import getcurrent
 from . import runtime
 from .runtime import (sched, casgstatus, mcall, getg, checkpreempt, gopreempt_m, gopark,
-                          globrunqputbatch, injectglist, nanotime, newproc, goexit_entry,
+                          injectglist, nanotime, newproc, goexit_entry,
                           _Grunning, _Grunnable, _Gsyscall, _Gwaiting, _Prunning, _Psyscall,
                           waitReasonForceGCIdle)
 
@@ -312,7 +312,7 @@ def sysmonloop(gen):
 def deep_sleep(now):
     """Every P is idle: sleep until the next timer or half the GC period, or until the M wakes us.
     Returns whether a syscall did. The heap belongs to the M: sysmon only peeks at its top."""
-    try: nxt = sched.p0.timers[0][0]
+    try: nxt = sched.p0.timers[0][0]   # the M re-keyed the top (adjustTop) before it blocked
     except IndexError: nxt = 0
     sleep = forcegcperiod // 2
     if nxt > now: sleep = min(sleep, nxt - now)

@@ -65,9 +65,10 @@ class Tracer:
         buf.append((_STATUS, t, gp.goid, old, new, gp.waitreason))
         if len(buf) >= self.flushEvery: self.flush()
 
-    def netpoll(self, glist, t0, t1, sysmon=False):
-        "A poll of the network readied `glist`; `t0` 0 for the M's non-blocking poll (an instant)."
-        self.buf.append((_NETPOLL, t1 or nanotime(), t0, [gp.goid for gp in glist], sysmon))
+    def netpoll(self, glist, t0, t1, forSysmon=False):
+        """The M's poll readied `glist`; `t0` 0 for a non-blocking poll (an instant). `forSysmon`: the poll
+        sysmon asked the M to make (chapter 03), which Go's sysmon makes on its own thread."""
+        self.buf.append((_NETPOLL, t1 or nanotime(), t0, [gp.goid for gp in glist], forSysmon))
 
     def preempt(self, gp):
         "sysmon asks `gp` to stop: by SIGURG when asynchronous preemption is on, else by the flag alone."
@@ -156,15 +157,14 @@ def convertCreate(tr, r, out):
 
 def convertNetpoll(tr, r, out):
     "A poll: a slice (or an instant, for the M's non-blocking one) and an arrow to each goroutine it readied."
-    _, t1, t0, goids, sysmon = r
-    tid = sysmonTid if sysmon else mTid
+    _, t1, t0, goids, forSysmon = r
+    tid = mTid                      # every poll is the M's; sysmon only asks for some (chapter 03)
     ts1 = _ts(tr, t1)
     if t0:
-        name = "netpoll" if sysmon else "netpoll block"
         out.append(f'{{"ph":"X","ts":{_ts(tr, t0)},"dur":{(t1 - t0) / 1000:.3f},"pid":{tr.pid},"tid":{tid},'
-                   f'"name":"{name}","cat":"netpoll","args":{{"ready":{len(goids)}}}}}')
+                   f'"name":"netpoll block","cat":"netpoll","args":{{"ready":{len(goids)}}}}}')
     else:
-        out.append(_instant(tr, ts1, tid, "netpoll", {"ready": len(goids)}))
+        out.append(_instant(tr, ts1, tid, "netpoll (sysmon)" if forSysmon else "netpoll", {"ready": len(goids)}))
     for goid in goids:
         tr.flowid += 1
         tr.flows[goid] = tr.flowid
