@@ -6,8 +6,11 @@
 __all__ = []
 
 # %% ../../nbs/08_latency.ipynb #76d20bf1
+from . import servers, load, lab, report, cli
 from .servers import *
 from .load import *
 from .lab import *
 from .report import *
-from .cli import main
+from .cli import *
+
+__all__ = servers.__all__ + load.__all__ + lab.__all__ + report.__all__ + cli.__all__   # `import *` as before the split
