@@ -807,7 +807,20 @@ class Histogram:
         self.count += other.count
         return self
 
-    def to_dict(self): return {"count": self.count, "buckets": {str(b): n for b, n in sorted(self.buckets.items())}}
+    def bucket_counts(self):
+        "The buckets as JSON keys and counts, in bucket order (what `from_buckets` reads back)."
+        return {str(b): n for b, n in sorted(self.buckets.items())}
+
+    @classmethod
+    def from_buckets(cls, counts):
+        "A Histogram back from `bucket_counts()` (None or {} gives an empty one)."
+        h = cls()
+        for b, n in (counts or {}).items():
+            h.buckets[int(b)] = h.buckets.get(int(b), 0) + n
+            h.count += n
+        return h
+
+    def to_dict(self): return {"count": self.count, "buckets": self.bucket_counts()}
 
 
 def latency_start():
