@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['forcePreemptNS', 'forcegcperiod', 'sysmonPollNS', 'sysmonEnabled', 'switchInterval', 'godebugParsers',
-           'unsafeModules', 'sysmonlog', 'preemptSliceNS', 'latencyPreempt', 'sysmonSlackNS', 'parse_godebug',
-           'godebugInt', 'isAsyncSafePoint', 'doSigPreempt', 'preemptone', 'sysCall', 'syscallThreads', 'entersyscall',
-           'exitsyscall0', 'syscall_park_m', 'handoffp', 'syscall', 'sysmontick', 'retake', 'forcegcstate',
-           'forcegcpark', 'forcegchelper', 'forcegc_due', 'schedtrace', 'sysmon', 'sysmonloop', 'deep_sleep',
-           'sysmon_netpoll', 'sysmonStart', 'sysmonStop', 'godebugDuration', 'preemptstate', 'preemptStart',
-           'preemptDue', 'sysmonsleep']
+           'unsafeModules', 'userModules', 'sysmonlog', 'preemptSliceNS', 'latencyPreempt', 'sysmonSlackNS',
+           'parse_godebug', 'godebugInt', 'isAsyncSafePoint', 'doSigPreempt', 'preemptone', 'sysCall', 'syscallThreads',
+           'entersyscall', 'exitsyscall0', 'syscall_park_m', 'handoffp', 'syscall', 'sysmontick', 'retake',
+           'forcegcstate', 'forcegcpark', 'forcegchelper', 'forcegc_due', 'schedtrace', 'sysmon', 'sysmonloop',
+           'deep_sleep', 'sysmon_netpoll', 'sysmonStart', 'sysmonStop', 'godebugDuration', 'preemptstate',
+           'preemptStart', 'preemptDue', 'sysmonsleep']
 
 # %% ../nbs/03_sysmon.ipynb #da54274e
 import gc, os, signal, sys, threading, time
@@ -49,13 +49,15 @@ godebugParsers = {"schedtrace": godebugInt, "scheddetail": godebugInt, "asyncpre
 
 # %% ../nbs/03_sysmon.ipynb #c9fdcf5e
 unsafeModules = ("gonb.", "threading", "importlib", "logging", "queue", "concurrent.")
+userModules = ("gonb.bench",)   # the lab: programs written on gonb, not part of its runtime
 
 
 def isAsyncSafePoint(frame):
     "No gonb or lock-holding stdlib frame between `frame` and the goroutine's entry (Go: isAsyncSafePoint)."
     f = frame
     while f is not None and f.f_code is not goexit_entry.__code__:
-        if f.f_globals.get("__name__", "").startswith(unsafeModules): return False
+        name = f.f_globals.get("__name__", "")
+        if name.startswith(unsafeModules) and not name.startswith(userModules): return False
         f = f.f_back
     return True
 

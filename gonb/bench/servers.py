@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['KINDS', 'BASELINE', 'COOPERATIVE', 'BUFSIZE', 'PEERS', 'GO_SRC', 'Scenario', 'scenarios', 'stamp_message',
-           'record_stamps', 'summarize', 'hist_summary', 'proc_cpu', 'proc_rss', 'machine', 'hog', 'as_user_code',
-           'ahog', 'Instr', 'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams',
+           'record_stamps', 'summarize', 'hist_summary', 'proc_cpu', 'proc_rss', 'machine', 'hog', 'ahog', 'Instr',
+           'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams',
            'serve_asyncio_protocol', 'nodelay', 'serve_gevent', 'serve_trio', 'serve_threads', 'raise_nofile', 'serve',
            'go_src', 'go_build', 'cpus', 'pinned', 'available', 'Server', 'echo_once']
 
 # %% ../../nbs/08a_servers.ipynb #8cf912c4
-import builtins, functools, importlib.util, json, os, platform, resource, select, shutil, socket
-import struct, subprocess, sys, tempfile, threading, time, types
+import functools, importlib.util, json, os, platform, resource, select, shutil, socket
+import struct, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 from ..runtime import Histogram
 
@@ -116,13 +116,6 @@ def hog():
         x += 1
 
 
-def as_user_code(fn):
-    """A copy of `fn` whose frames belong to the user's program (`__main__`), not to a `gonb.` module:
-    sysmon only preempts where no gonb frame is on the stack (`isAsyncSafePoint`), and this lab's code
-    lives in `gonb.bench`. `fn` must use no globals but builtins."""
-    return types.FunctionType(fn.__code__, {"__name__": "__main__", "__builtins__": builtins}, fn.__name__)
-
-
 async def ahog():
     "The same hog as a coroutine: it never awaits."
     x = 0
@@ -200,7 +193,7 @@ def serve_gonb(with_hog=False, bufsize=BUFSIZE):
             gonb.go(handle, conn)
             if with_hog and not hogging:
                 hogging = True
-                gonb.go(as_user_code(hog))
+                gonb.go(hog)
 
     gonb.run(main)
 
