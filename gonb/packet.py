@@ -4,13 +4,13 @@
 
 # %% auto #0
 __all__ = ['ip_of', 'Errno', 'errno_error', 'ErrWriteToConnected', 'zone_name', 'UDPAddr', 'ResolveUDPAddr', 'sockaddr_to_addr',
-           'read_from', 'write_to', 'allow_broadcast', 'listen_datagram', 'datagram_socket', 'internet_datagram',
-           'PacketConn', 'UDPConn', 'UnixgramConn', 'listen_packet', 'dial_datagram']
+           'allow_broadcast', 'listen_datagram', 'datagram_socket', 'internet_datagram', 'PacketConn', 'UDPConn',
+           'UnixgramConn', 'listen_packet', 'dial_datagram']
 
 # %% ../nbs/14_packet.ipynb #d802f3b8
 import errno as _errno, functools, ipaddress, socket
 from . import runtime
-from .fd import FD
+from .fd import FD, patch
 from .io import NewSyscallError, errno_class, errstr, with_kind
 from .net import (AddrError, Conn, TCPAddr, UnixAddr, UnixConn, UnknownNetworkError, close_unregistered,
                       favoriteAddrFamily, firstIPv4, netFD, networks, op_error, resolve, resolveAddrList,
@@ -91,7 +91,8 @@ def sockaddr_to_addr(family, net, sa):
     return UDPAddr.from_sockaddr(sa)
 
 # %% ../nbs/14_packet.ipynb #ef0da71a
-def read_from(self, p):
+@patch
+def read_from(self: FD, p):
     """Receive one datagram into the writable buffer `p`: (n, sender's sockaddr) (FD.ReadFrom). A longer
     datagram is cut to len(p); n == 0 is an empty datagram, never EOF."""
     self.readLock()
@@ -112,7 +113,8 @@ def read_from(self, p):
         self.readUnlock()
 
 
-def write_to(self, p, sa):
+@patch
+def write_to(self: FD, p, sa):
     "Send `p` to `sa` as one datagram; returns its length (FD.WriteTo). All of it or an error."
     self.writeLock()
     try:
@@ -129,8 +131,6 @@ def write_to(self, p, sa):
             self.wait("w")
     finally:
         self.writeUnlock()
-
-FD.read_from, FD.write_to = read_from, write_to
 
 # %% ../nbs/14_packet.ipynb #2aa5baf7
 def allow_broadcast(s):
