@@ -9,8 +9,9 @@ __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask'
 # %% ../nbs/04_read_write.ipynb #099b9413
 import errno as _errno, io, socket
 from . import runtime
-from .runtime import Sema, semacquire, semrelease, throw, sched
+from .runtime import Sema, semacquire, semrelease, throw, sched   # sched: read/write's inlined run check
 from .pollcache import (poll_runtime_pollServerInit, poll_runtime_pollOpen, poll_runtime_pollClose,
+                            poll_runtime_runGeneration,
                             pdNil, pollNoError, pollErrClosing, pollErrTimeout, pollErrNotPollable)
 from .netpoll import (netpollcheckerr, poll_runtime_pollWait, poll_runtime_pollReset, poll_runtime_pollUnblock,
                           poll_runtime_pollSetDeadline)
@@ -137,11 +138,11 @@ class FD:
         poll_runtime_pollServerInit()
         pd, errno = poll_runtime_pollOpen(self.Sysfd)
         if errno: raise OSError(errno, f"{_errno.errorcode.get(errno, errno)}")
-        self.pd, self.gen = pd, sched.generation
+        self.pd, self.gen = pd, poll_runtime_runGeneration()
 
     def stale(self):
         "Registered by a gonb.run that has ended: its poller, and every waiter, are gone."
-        return self.gen is not None and self.gen != sched.generation
+        return self.gen is not None and self.gen != poll_runtime_runGeneration()
 
     def check_run(self):
         if self.stale():
@@ -225,6 +226,7 @@ def read(self: FD, p):
     "Read into the writable buffer `p`; returns n > 0, raises io.EOF at end of stream (FD.Read)."
     mu, pd = self.fdmu, self.pd
     old = mu.state   # readLock, fused: fdMutex.rwlock(true)'s first CAS, when this run's fd is open and free
+    # self.gen == poll_runtime_runGeneration(), inlined as the fdMutex CAS is: this runs per message
     if self.gen == sched.generation and not old & (mutexClosed | mutexRLock) and (old + mutexRef) & mutexRefMask:
         mu.state = (old | mutexRLock) + mutexRef
     else: self.readLock()
@@ -256,6 +258,7 @@ def write(self: FD, p):
     "Write all of `p`; returns len(p) (FD.Write). On error, the bytes written so far are in `err.written`."
     mu, pd = self.fdmu, self.pd
     old = mu.state   # writeLock, fused: fdMutex.rwlock(false)'s first CAS, when this run's fd is open and free
+    # self.gen == poll_runtime_runGeneration(), inlined as the fdMutex CAS is: this runs per message
     if self.gen == sched.generation and not old & (mutexClosed | mutexWLock) and (old + mutexRef) & mutexRefMask:
         mu.state = (old | mutexWLock) + mutexRef
     else: self.writeLock()
