@@ -175,14 +175,14 @@ class PacketConn(Conn):
     """net.PacketConn: one datagram per call. read_from/write_to name the peer each time; read/write
     (net.conn's) work once dial has connected the socket to one peer."""
 
-    def read_from(self, b):
+    def read_from(self, b: "bytearray | memoryview") -> "tuple[int, UDPAddr | UnixAddr | None]":
         "Wait for a datagram and read it into the writable buffer `b`: (n, sender). n may be 0."
         runtime.apicall()
         try: n, sa = self.fd.pfd.read_from(b)
         except OSError as e: raise self._error("read", e) from None
         return n, self.sender(sa)
 
-    def write_to(self, b, addr):
+    def write_to(self, b: "bytes | bytearray | memoryview", addr: "UDPAddr | UnixAddr") -> int:
         "Send the bytes-like `b` to `addr` as one datagram; returns len(b)."
         runtime.apicall()
         if addr is not None and not hasattr(addr, "network"):
@@ -195,11 +195,11 @@ class PacketConn(Conn):
         except (OSError, ValueError) as e:
             raise op_error("write", self.fd.net, self.fd.laddr, addr, e) from None
 
-    def set_read_buffer(self, nbytes):
+    def set_read_buffer(self, nbytes: int) -> None:
         "SO_RCVBUF: the kernel's receive buffer for this socket, in bytes (the kernel doubles it)."
         self._set_buffer(socket.SO_RCVBUF, nbytes)
 
-    def set_write_buffer(self, nbytes):
+    def set_write_buffer(self, nbytes: int) -> None:
         "SO_SNDBUF: the kernel's send buffer for this socket, in bytes (the kernel doubles it)."
         self._set_buffer(socket.SO_SNDBUF, nbytes)
 
@@ -241,7 +241,7 @@ class UnixgramConn(PacketConn, UnixConn):
         return a.sockaddr(socket.AF_UNIX)
 
 # %% ../nbs/14_packet.ipynb #0f3720e6
-def listen_packet(network, address):
+def listen_packet(network: str, address: str) -> PacketConn:
     """Announce on a local address for datagrams (net.ListenPacket): udp, udp4, udp6, unixgram. Returns
     a bound UDPConn or UnixgramConn, registered with the poller; there is nothing to accept."""
     runtime.getg()
