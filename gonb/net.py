@@ -658,7 +658,7 @@ class connectInterrupter:
         return self.res.recv()
 
 
-def dial_context(ctx: Context, network: str, address: str) -> Conn:
+def dial_context(ctx: Context, network: str, address: str) -> "Conn":
     """Connect to `address` unless `ctx` ends first (net.Dialer.DialContext): the context's deadline bounds
     the dial, and cancelling it wakes a connect parked in the poller."""
     if ctx is None: raise TypeError("nil context")
