@@ -8,8 +8,11 @@ __all__ = ['plainError', 'SendOnClosedChannel', 'CloseOfClosedChannel', 'sudog',
            'closechan']
 
 # %% ../nbs/09_chan.ipynb #05dbce50
+from typing import Generic, Iterator, TypeVar
 from greenlet import GreenletExit
 from .runtime import getg, gopark, goready, apicall, waitReasonChanReceive, waitReasonChanSend
+_T = TypeVar("_T")   # what a Chan carries
+
 
 # %% ../nbs/09_chan.ipynb #55fce1ca
 class plainError(RuntimeError):
@@ -95,11 +98,11 @@ class waitq:
     def __repr__(self): return f"[{', '.join(map(repr, self))}]"
 
 # %% ../nbs/09_chan.ipynb #073e852a
-class Chan:
+class Chan(Generic[_T]):
     "A Go channel (chan.go `hchan`): `Chan()` is unbuffered, `Chan(n)` buffers n values."
     __slots__ = ("qcount", "dataqsiz", "buf", "sendx", "recvx", "recvq", "sendq", "closed")
 
-    def __init__(self, n=0):   # makechan
+    def __init__(self, n: int = 0):   # makechan
         if type(n) is not int:
             raise TypeError(f"gonb.Chan: the buffer size must be an int, not {type(n).__name__}")
         if n < 0: raise ValueError("makechan: size out of range")
@@ -111,28 +114,28 @@ class Chan:
         self.sendq = waitq()       # parked senders
         self.closed = False
 
-    def send(self, v):
+    def send(self, v: _T) -> None:
         "`ch <- v`: park until a receiver or the buffer takes `v`; panics if the channel is closed."
         apicall()
         chansend(self, v, True)
 
-    def recv(self):
+    def recv(self) -> "_T | None":
         "`<-ch`: park until a value arrives; a closed, drained channel gives None (the zero value)."
         apicall()
         return chanrecv(self, True)[1]
 
-    def recv_ok(self):
+    def recv_ok(self) -> "tuple[_T | None, bool]":
         "`v, ok := <-ch`: `ok` is False when the channel is closed and drained (then `v` is None)."
         apicall()
         _, v, ok = chanrecv(self, True)
         return v, ok
 
-    def close(self):
+    def close(self) -> None:
         "`close(ch)`: receivers drain the buffer, then get (None, False); waiting senders panic."
         apicall()
         closechan(self)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[_T]:
         "`for v := range ch`: receive until the channel is closed and drained."
         while True:
             apicall()
@@ -140,12 +143,12 @@ class Chan:
             if not ok: return
             yield v
 
-    def __len__(self): return self.qcount
+    def __len__(self) -> int: return self.qcount
 
     def __bool__(self): return True
 
     @property
-    def cap(self): return self.dataqsiz
+    def cap(self) -> int: return self.dataqsiz
 
     def __repr__(self):
         state = " closed" if self.closed else ""

@@ -8,6 +8,7 @@ __all__ = ['cancelCtxKey', 'closedchan', 'Canceled', 'DeadlineExceeded', 'Contex
            'with_timeout', 'valueCtx', 'with_value']
 
 # %% ../nbs/12a_context.ipynb #23507220
+from typing import Any, Callable
 from .runtime import go
 from .chan import Chan, closechan
 from .selectgo import select
@@ -26,10 +27,10 @@ class DeadlineExceeded(TimeoutError):
 # %% ../nbs/12a_context.ipynb #1d7262e4
 class Context:
     "The context interface (context.Context): deadline(), done(), err(), value(key)."
-    def deadline(self): return None
-    def done(self): return None
-    def err(self): return None
-    def value(self, key): return None
+    def deadline(self) -> "float | None": return None
+    def done(self) -> "Chan | None": return None
+    def err(self) -> "BaseException | None": return None
+    def value(self, key: object) -> Any: return None
 
 
 class emptyCtx(Context):
@@ -43,12 +44,12 @@ class emptyCtx(Context):
 _background, _todo = emptyCtx("context.Background"), emptyCtx("context.TODO")
 
 
-def background():
+def background() -> Context:
     "The root of every context tree: never canceled (context.Background)."
     return _background
 
 
-def todo():
+def todo() -> Context:
     "A placeholder root where the right context is not known yet (context.TODO)."
     return _todo
 
@@ -130,7 +131,7 @@ def removeChild(parent, child):
     if p is not None: p.children.pop(child, None)
 
 
-def with_cancel(parent):
+def with_cancel(parent: Context) -> tuple[Context, Callable[[], None]]:
     "A child of `parent` with its own cancel function: returns (ctx, cancel) (context.WithCancel)."
     c = cancelCtx(parent)
     propagateCancel(parent, c)
@@ -157,7 +158,7 @@ class timerCtx(cancelCtx):
     __str__ = __repr__
 
 
-def with_deadline(parent, d):
+def with_deadline(parent: Context, d: float) -> tuple[Context, Callable[[], None]]:
     "A child of `parent` canceled at `gonb.now()` time `d` at the latest: (ctx, cancel) (context.WithDeadline)."
     nilParent(parent)
     if isinstance(d, bool) or not isinstance(d, (int, float)):
@@ -174,7 +175,7 @@ def with_deadline(parent, d):
     return c, lambda: c.cancel(True, Canceled())
 
 
-def with_timeout(parent, seconds):
+def with_timeout(parent: Context, seconds: float) -> tuple[Context, Callable[[], None]]:
     "with_deadline(parent, now() + seconds) (context.WithTimeout)."
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"with_timeout: seconds must be a number, not {type(seconds).__name__}")
@@ -201,7 +202,7 @@ class valueCtx(Context):
     __str__ = __repr__
 
 
-def with_value(parent, key, val):
+def with_value(parent: Context, key: object, val: object) -> Context:
     "A child of `parent` whose value(key) is `val` (context.WithValue)."
     nilParent(parent)
     if key is None: raise TypeError("nil key")

@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask', 'mutexRWait', 'mutexRMask', 'mutexWWait',
-           'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'FD', 'accept',
-           'read', 'write', 'destroy', 'close', 'close_stale', 'setsockopt', 'shutdown', 'setDeadlineImpl']
+           'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'FD']
 
 # %% ../nbs/04_read_write.ipynb #099b9413
 import errno as _errno, io, socket
 from . import runtime
-from .runtime import Sema, semacquire, semrelease, throw, sched
+from .runtime import Sema, semacquire, semrelease, throw, sched   # sched: read/write's inlined run check
 from .pollcache import (poll_runtime_pollServerInit, poll_runtime_pollOpen, poll_runtime_pollClose,
+                            poll_runtime_runGeneration,
                             pdNil, pollNoError, pollErrClosing, pollErrTimeout, pollErrNotPollable)
 from .netpoll import (netpollcheckerr, poll_runtime_pollWait, poll_runtime_pollReset, poll_runtime_pollUnblock,
                           poll_runtime_pollSetDeadline)
@@ -138,11 +138,11 @@ class FD:
         poll_runtime_pollServerInit()
         pd, errno = poll_runtime_pollOpen(self.Sysfd)
         if errno: raise OSError(errno, f"{_errno.errorcode.get(errno, errno)}")
-        self.pd, self.gen = pd, sched.generation
+        self.pd, self.gen = pd, poll_runtime_runGeneration()
 
     def stale(self):
         "Registered by a gonb.run that has ended: its poller, and every waiter, are gone."
-        return self.gen is not None and self.gen != sched.generation
+        return self.gen is not None and self.gen != poll_runtime_runGeneration()
 
     def check_run(self):
         if self.stale():
@@ -185,8 +185,18 @@ class FD:
     def writeUnlock(self):
         if self.fdmu.rwunlock(False): self.destroy()
 
+# %% ../nbs/04_read_write.ipynb #55eb1bd1
+def patch(f):
+    """Make `f` a method of the class its `self` is annotated with, like fastcore's `@patch`. Returns
+    the name's previous binding, as fastcore's does, so the function is reachable only as the method."""
+    cls = f.__annotations__["self"]
+    f.__qualname__ = f"{cls.__name__}.{f.__name__}"
+    setattr(cls, f.__name__, f)
+    return f.__globals__.get(f.__name__)
+
 # %% ../nbs/04_read_write.ipynb #bc040624
-def accept(self):
+@patch
+def accept(self: FD):
     "Accept a connection: (new socket, peer address) (fd_unix.go FD.Accept)."
     self.readLock()
     try:
@@ -210,13 +220,13 @@ def accept(self):
     finally:
         self.readUnlock()
 
-FD.accept = accept
-
 # %% ../nbs/04_read_write.ipynb #d88d7d5f
-def read(self, p):
+@patch
+def read(self: FD, p):
     "Read into the writable buffer `p`; returns n > 0, raises io.EOF at end of stream (FD.Read)."
     mu, pd = self.fdmu, self.pd
     old = mu.state   # readLock, fused: fdMutex.rwlock(true)'s first CAS, when this run's fd is open and free
+    # self.gen == poll_runtime_runGeneration(), inlined as the fdMutex CAS is: this runs per message
     if self.gen == sched.generation and not old & (mutexClosed | mutexRLock) and (old + mutexRef) & mutexRefMask:
         mu.state = (old | mutexRLock) + mutexRef
     else: self.readLock()
@@ -242,13 +252,13 @@ def read(self, p):
             mu.state = (old & ~mutexRLock) - mutexRef
         else: self.readUnlock()
 
-FD.read = read
-
 # %% ../nbs/04_read_write.ipynb #df6d991c
-def write(self, p):
+@patch
+def write(self: FD, p):
     "Write all of `p`; returns len(p) (FD.Write). On error, the bytes written so far are in `err.written`."
     mu, pd = self.fdmu, self.pd
     old = mu.state   # writeLock, fused: fdMutex.rwlock(false)'s first CAS, when this run's fd is open and free
+    # self.gen == poll_runtime_runGeneration(), inlined as the fdMutex CAS is: this runs per message
     if self.gen == sched.generation and not old & (mutexClosed | mutexWLock) and (old + mutexRef) & mutexRefMask:
         mu.state = (old | mutexWLock) + mutexRef
     else: self.writeLock()
@@ -290,10 +300,9 @@ def write(self, p):
             mu.state = (old & ~mutexWLock) - mutexRef
         else: self.writeUnlock()
 
-FD.write = write
-
 # %% ../nbs/04_read_write.ipynb #569f5afa
-def destroy(self):
+@patch
+def destroy(self: FD):
     "Unregister and free the poll descriptor, then close the fd (FD.destroy)."
     if self.pd is not None:
         poll_runtime_pollClose(self.pd)
@@ -305,16 +314,18 @@ def destroy(self):
         semrelease(self.csema)
 
 
-def close(self):
+@patch
+def close(self: FD):
     "Close the fd, waking every goroutine parked on it; waits until it is closed (FD.Close)."
-    if self.stale(): return close_stale(self)
+    if self.stale(): return self.close_stale()
     runtime.apicall()
     if not self.fdmu.increfAndClose(): raise errClosing(self.isFile)
     if self.pd is not None: poll_runtime_pollUnblock(self.pd)   # pd.evict()
     self.decref()
     semacquire(self.csema)
 
-def close_stale(self):
+@patch
+def close_stale(self: FD):
     """Close an fd whose gonb.run has ended (cleanup code after run returns): its poller is gone, so
     the descriptor just closes; the pollDesc stays out of the cache, as it may still name a goroutine."""
     if self.fdmu.state & mutexClosed: raise errClosing(self.isFile)
@@ -323,10 +334,9 @@ def close_stale(self):
     CloseFunc(self.sock)
     self.Sysfd = -1
 
-FD.destroy, FD.close = destroy, close
-
 # %% ../nbs/04_read_write.ipynb #2b9ddcca
-def setsockopt(self, level, name, value):
+@patch
+def setsockopt(self: FD, level, name, value):
     "setsockopt(2) under a reference (FD.SetsockoptInt and friends)."
     self.incref()
     try: self.sock.setsockopt(level, name, value)
@@ -334,17 +344,17 @@ def setsockopt(self, level, name, value):
     finally: self.decref()
 
 
-def shutdown(self, how):
+@patch
+def shutdown(self: FD, how):
     "shutdown(2) under a reference (FD.Shutdown)."
     self.incref()
     try: self.sock.shutdown(how)
     except OSError as e: raise NewSyscallError("shutdown", e.errno) from None
     finally: self.decref()
 
-FD.setsockopt, FD.shutdown = setsockopt, shutdown
-
 # %% ../nbs/04_read_write.ipynb #5e8613b2
-def setDeadlineImpl(self, t, mode):
+@patch
+def setDeadlineImpl(self: FD, t, mode):
     "Set the deadline of `mode` ('r', 'w', 'rw') to absolute time `t` (seconds, gonb.now() clock)."
     runtime.getg()   # a goroutine of the running runtime: only the M's thread arms timers (chapter 06)
     if t is None: d = 0
@@ -362,7 +372,20 @@ def setDeadlineImpl(self, t, mode):
     finally:
         self.decref()
 
-FD.setDeadlineImpl = setDeadlineImpl
-FD.set_deadline = lambda self, t: self.setDeadlineImpl(t, "rw")
-FD.set_read_deadline = lambda self, t: self.setDeadlineImpl(t, "r")
-FD.set_write_deadline = lambda self, t: self.setDeadlineImpl(t, "w")
+
+@patch
+def set_deadline(self: FD, t):
+    "Set both deadlines (FD.SetDeadline)."
+    self.setDeadlineImpl(t, "rw")
+
+
+@patch
+def set_read_deadline(self: FD, t):
+    "Set the read deadline (FD.SetReadDeadline)."
+    self.setDeadlineImpl(t, "r")
+
+
+@patch
+def set_write_deadline(self: FD, t):
+    "Set the write deadline (FD.SetWriteDeadline)."
+    self.setDeadlineImpl(t, "w")

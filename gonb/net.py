@@ -380,14 +380,14 @@ class Conn(Closer):
 
     def _error(self, op, err): return op_error(op, self.fd.net, self.fd.laddr, self.fd.raddr, err)
 
-    def read(self, b):
+    def read(self, b: "bytearray | memoryview") -> int:
         "Read into the writable buffer `b` (bytearray, memoryview); returns the count > 0."
         runtime.apicall()
         try: return self.fd.pfd.read(b)
         except EOF: raise
         except (OSError, EOFError) as e: raise self._error("read", e) from None
 
-    def write(self, b):
+    def write(self, b: "bytes | bytearray | memoryview") -> int:
         "Write all of the bytes-like `b`; returns len(b)."
         runtime.apicall()
         try: return self.fd.pfd.write(b)
@@ -396,23 +396,23 @@ class Conn(Closer):
             err.written = getattr(e, "written", 0)
             raise err from None
 
-    def close(self):
+    def close(self) -> None:
         "Close the connection; goroutines parked in read or write wake with ErrClosed."
         try: self.fd.pfd.close()
         except OSError as e: raise self._error("close", e) from None
 
-    def local_addr(self): return self.fd.laddr
-    def remote_addr(self): return self.fd.raddr
+    def local_addr(self) -> "TCPAddr | UnixAddr | None": return self.fd.laddr
+    def remote_addr(self) -> "TCPAddr | UnixAddr | None": return self.fd.raddr
 
     def _deadline(self, t, mode):
         try: self.fd.pfd.setDeadlineImpl(t, mode)
         except OSError as e: raise op_error("set", self.fd.net, None, self.fd.laddr, e) from None
 
-    def set_deadline(self, t):
+    def set_deadline(self, t: "float | None") -> None:
         "Read and write deadline: an absolute gonb.now() time in seconds, or None for none."
         self._deadline(t, "rw")
-    def set_read_deadline(self, t): self._deadline(t, "r")
-    def set_write_deadline(self, t): self._deadline(t, "w")
+    def set_read_deadline(self, t: "float | None") -> None: self._deadline(t, "r")
+    def set_write_deadline(self, t: "float | None") -> None: self._deadline(t, "w")
 
     def _setsockopt(self, op, level, name, value):
         try: self.fd.pfd.setsockopt(level, name, value)
@@ -428,14 +428,14 @@ class TCPConn(Conn):
         super().__init__(fd)
         self.set_no_delay(True)
 
-    def set_no_delay(self, on):
+    def set_no_delay(self, on: bool) -> None:
         "TCP_NODELAY: on by default, as in Go."
         self._setsockopt("set", socket.IPPROTO_TCP, socket.TCP_NODELAY, int(bool(on)))
 
-    def set_keep_alive(self, on):
+    def set_keep_alive(self, on: bool) -> None:
         self._setsockopt("set", socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(bool(on)))
 
-    def set_keep_alive_period(self, seconds):
+    def set_keep_alive_period(self, seconds: float) -> None:
         """Seconds between keep-alive probes, rounded up as Go rounds; 0 means Go's 15 s, a negative
         period leaves the setting alone (Go 1.23 setKeepAliveIdle)."""
         if seconds < 0: return
@@ -444,19 +444,19 @@ class TCPConn(Conn):
         self._setsockopt("set", socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, secs)
         self._setsockopt("set", socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, secs)
 
-    def set_linger(self, sec):
+    def set_linger(self, sec: int) -> None:
         "SO_LINGER: sec < 0 is the OS default; 0 discards unsent data and resets; > 0 lingers."
         if not isinstance(sec, int): raise TypeError(f"linger must be an int of seconds, not {type(sec).__name__}")
         if sec >= 1 << 31: raise OverflowError(f"linger {sec} s is too long")
         self._setsockopt("set", socket.SOL_SOCKET, socket.SO_LINGER,
                          struct.pack("ii", 1 if sec >= 0 else 0, max(sec, 0)))
 
-    def close_write(self):
+    def close_write(self) -> None:
         "Shut down the writing side (half-close): the peer reads EOF, we can still read."
         try: self.fd.pfd.shutdown(socket.SHUT_WR)
         except OSError as e: raise self._error("close", e) from None
 
-    def close_read(self):
+    def close_read(self) -> None:
         try: self.fd.pfd.shutdown(socket.SHUT_RD)
         except OSError as e: raise self._error("close", e) from None
 
@@ -479,21 +479,21 @@ class Listener(Closer):
 
     def _error(self, op, err): return op_error(op, self.fd.net, None, self.fd.laddr, err)
 
-    def accept(self):
+    def accept(self) -> Conn:
         "Wait for and return the next connection (TCPListener.Accept)."
         runtime.apicall()
         try: nfd = self.fd.accept()
         except OSError as e: raise self._error("accept", e) from None
         return self.new_conn(nfd)
 
-    def close(self):
+    def close(self) -> None:
         "Stop listening; a goroutine parked in accept wakes with ErrClosed."
         try: self.fd.pfd.close()
         except OSError as e: raise self._error("close", e) from None
 
-    def addr(self): return self.fd.laddr
+    def addr(self) -> "TCPAddr | UnixAddr | None": return self.fd.laddr
 
-    def set_deadline(self, t):
+    def set_deadline(self, t: "float | None") -> None:
         "Deadline for accept: an absolute gonb.now() time in seconds, or None."
         try: self.fd.pfd.setDeadlineImpl(t, "rw")
         except OSError as e: raise self._error("set", e) from None
@@ -574,12 +574,12 @@ class ListenConfig:
             raise op_error("listen", network, None, la, e) from None
 
 
-def listen(network, address):
+def listen(network: str, address: str) -> Listener:
     "Announce on a local address (net.Listen): networks tcp, tcp4, tcp6, unix (datagrams: listen_packet)."
     return ListenConfig().listen(network, address)
 
 # %% ../nbs/00_listen.ipynb #6f23b512
-def dial(network, address, timeout=None):
+def dial(network: str, address: str, timeout: "float | None" = None) -> Conn:
     "Connect to `address` (net.Dial); `timeout` in seconds bounds the whole dial (net.DialTimeout)."
     runtime.getg()
     raddrs = resolve("dial", network, address)
@@ -611,7 +611,7 @@ from .packet import (listen_packet, PacketConn, UDPConn, UnixgramConn, UDPAddr, 
                          ErrWriteToConnected)
 
 # %% ../nbs/12a_context.ipynb #f66b49ea
-from .context import Canceled, DeadlineExceeded
+from .context import Canceled, Context, DeadlineExceeded
 from .chan import Chan
 from .selectgo import select
 
@@ -658,7 +658,7 @@ class connectInterrupter:
         return self.res.recv()
 
 
-def dial_context(ctx, network, address):
+def dial_context(ctx: Context, network: str, address: str) -> "Conn":
     """Connect to `address` unless `ctx` ends first (net.Dialer.DialContext): the context's deadline bounds
     the dial, and cancelling it wakes a connect parked in the poller."""
     if ctx is None: raise TypeError("nil context")

@@ -40,6 +40,7 @@ def netpollblock(pd, mode, waitio):
         return True
     if old != pdNil: throw("runtime: double wait")
     setattr(pd, field, pdWait)
+    # re-check after publishing pdWait: close and deadline store their flag, then read rg, so one side sees the other
     if waitio or netpollcheckerr(pd, mode) == pollNoError:
         gopark(netpollblockcommit, (pd, field), waitReasonIOWait)
     old = getattr(pd, field)        # swap, not store: keep a pdReady that came while we were away
@@ -79,6 +80,7 @@ def poll_runtime_pollWait(pd, mode):
     errcode = netpollcheckerr(pd, mode)
     if errcode != pollNoError: return errcode
     if sched.poller.levelTriggered: sched.poller.netpollarm(pd, mode)
+    # False with no error: a deadline fired and was reset before this goroutine ran; wait again
     while not netpollblock(pd, mode, False):
         errcode = netpollcheckerr(pd, mode)
         if errcode != pollNoError: return errcode

@@ -4,13 +4,13 @@
 
 # %% auto #0
 __all__ = ['ip_of', 'Errno', 'errno_error', 'ErrWriteToConnected', 'zone_name', 'UDPAddr', 'ResolveUDPAddr', 'sockaddr_to_addr',
-           'read_from', 'write_to', 'allow_broadcast', 'listen_datagram', 'datagram_socket', 'internet_datagram',
-           'PacketConn', 'UDPConn', 'UnixgramConn', 'listen_packet', 'dial_datagram']
+           'allow_broadcast', 'listen_datagram', 'datagram_socket', 'internet_datagram', 'PacketConn', 'UDPConn',
+           'UnixgramConn', 'listen_packet', 'dial_datagram']
 
 # %% ../nbs/14_packet.ipynb #d802f3b8
 import errno as _errno, functools, ipaddress, socket
 from . import runtime
-from .fd import FD
+from .fd import FD, patch
 from .io import NewSyscallError, errno_class, errstr, with_kind
 from .net import (AddrError, Conn, TCPAddr, UnixAddr, UnixConn, UnknownNetworkError, close_unregistered,
                       favoriteAddrFamily, firstIPv4, netFD, networks, op_error, resolve, resolveAddrList,
@@ -91,7 +91,8 @@ def sockaddr_to_addr(family, net, sa):
     return UDPAddr.from_sockaddr(sa)
 
 # %% ../nbs/14_packet.ipynb #ef0da71a
-def read_from(self, p):
+@patch
+def read_from(self: FD, p):
     """Receive one datagram into the writable buffer `p`: (n, sender's sockaddr) (FD.ReadFrom). A longer
     datagram is cut to len(p); n == 0 is an empty datagram, never EOF."""
     self.readLock()
@@ -112,7 +113,8 @@ def read_from(self, p):
         self.readUnlock()
 
 
-def write_to(self, p, sa):
+@patch
+def write_to(self: FD, p, sa):
     "Send `p` to `sa` as one datagram; returns its length (FD.WriteTo). All of it or an error."
     self.writeLock()
     try:
@@ -129,8 +131,6 @@ def write_to(self, p, sa):
             self.wait("w")
     finally:
         self.writeUnlock()
-
-FD.read_from, FD.write_to = read_from, write_to
 
 # %% ../nbs/14_packet.ipynb #2aa5baf7
 def allow_broadcast(s):
@@ -175,14 +175,14 @@ class PacketConn(Conn):
     """net.PacketConn: one datagram per call. read_from/write_to name the peer each time; read/write
     (net.conn's) work once dial has connected the socket to one peer."""
 
-    def read_from(self, b):
+    def read_from(self, b: "bytearray | memoryview") -> "tuple[int, UDPAddr | UnixAddr | None]":
         "Wait for a datagram and read it into the writable buffer `b`: (n, sender). n may be 0."
         runtime.apicall()
         try: n, sa = self.fd.pfd.read_from(b)
         except OSError as e: raise self._error("read", e) from None
         return n, self.sender(sa)
 
-    def write_to(self, b, addr):
+    def write_to(self, b: "bytes | bytearray | memoryview", addr: "UDPAddr | UnixAddr") -> int:
         "Send the bytes-like `b` to `addr` as one datagram; returns len(b)."
         runtime.apicall()
         if addr is not None and not hasattr(addr, "network"):
@@ -195,11 +195,11 @@ class PacketConn(Conn):
         except (OSError, ValueError) as e:
             raise op_error("write", self.fd.net, self.fd.laddr, addr, e) from None
 
-    def set_read_buffer(self, nbytes):
+    def set_read_buffer(self, nbytes: int) -> None:
         "SO_RCVBUF: the kernel's receive buffer for this socket, in bytes (the kernel doubles it)."
         self._set_buffer(socket.SO_RCVBUF, nbytes)
 
-    def set_write_buffer(self, nbytes):
+    def set_write_buffer(self, nbytes: int) -> None:
         "SO_SNDBUF: the kernel's send buffer for this socket, in bytes (the kernel doubles it)."
         self._set_buffer(socket.SO_SNDBUF, nbytes)
 
@@ -241,7 +241,7 @@ class UnixgramConn(PacketConn, UnixConn):
         return a.sockaddr(socket.AF_UNIX)
 
 # %% ../nbs/14_packet.ipynb #0f3720e6
-def listen_packet(network, address):
+def listen_packet(network: str, address: str) -> PacketConn:
     """Announce on a local address for datagrams (net.ListenPacket): udp, udp4, udp6, unixgram. Returns
     a bound UDPConn or UnixgramConn, registered with the poller; there is nothing to accept."""
     runtime.getg()

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['pdNil', 'pdReady', 'pdWait', 'pollNoError', 'pollErrClosing', 'pollErrTimeout', 'pollErrNotPollable', 'pdsPerBlock',
            'pollcache', 'netpollPlatforms', 'pollDesc', 'pollCache', 'netpollGenericInit',
-           'poll_runtime_pollServerInit', 'poll_runtime_pollOpen', 'poll_runtime_pollClose']
+           'poll_runtime_pollServerInit', 'poll_runtime_runGeneration', 'poll_runtime_pollOpen',
+           'poll_runtime_pollClose']
 
 # %% ../nbs/01_pollcache.ipynb #fa06f94e
 import importlib, os
@@ -103,6 +104,11 @@ def poll_runtime_pollServerInit():
     "internal/poll's `serverInit.Do(runtime_pollServerInit)`: make sure the poller exists."
     runtime.getg()
     netpollGenericInit()
+
+
+def poll_runtime_runGeneration():
+    "gonb's, not Go's: which gonb.run is live. Each run has its own poller, so an fd is tied to one run."
+    return sched.generation
 
 # %% ../nbs/01_pollcache.ipynb #3f7aed95
 def poll_runtime_pollOpen(fd):

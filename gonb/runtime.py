@@ -17,9 +17,13 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
+from typing import Callable, ParamSpec, TypeVar
 import heapq, threading, time, types
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
+_Params = ParamSpec("_Params")   # the arguments run and go pass to their function
+_R = TypeVar("_R")               # what run's function returns
+
 
 # %% ../nbs/06_proc.ipynb #7e25972d
 _Gidle     = 0  # just allocated, not yet initialised
@@ -319,7 +323,7 @@ def newproc(fn, args, kwargs, next=True):
     return gp
 
 
-def go(fn, *args, **kwargs):
+def go(fn: Callable[_Params, object], *args: _Params.args, **kwargs: _Params.kwargs) -> G:
     "Start `fn(*args, **kwargs)` as a new goroutine and return its `G` (Go's `go` statement)."
     getg()
     checkpreempt()
@@ -363,7 +367,7 @@ def goready(gp):
     runqput(sched.p0, gp, True)
 
 
-def gosched():
+def gosched() -> None:
     "Yield the processor: the goroutine goes to the global queue and runs again later (runtime.Gosched)."
     getg()
     mcall(gosched_m)
@@ -507,7 +511,7 @@ def resetForSleep(gp, _):
     return True
 
 
-def sleep(seconds):
+def sleep(seconds: float) -> None:
     "Pause the current goroutine for at least `seconds` (Go's time.Sleep); zero or less returns at once."
     gp = getg()
     checkpreempt()
@@ -520,7 +524,7 @@ def sleep(seconds):
     gopark(resetForSleep, None, waitReasonSleep)
 
 
-def now():
+def now() -> float:
     "Seconds on the runtime's monotonic clock: the clock `gonb.sleep` and every deadline use."
     return time.monotonic()
 
@@ -685,7 +689,7 @@ def schedule(mp):
         gp = continuation(gp)                # a G to resume at once, or None
 
 # %% ../nbs/06_proc.ipynb #8ac6e85b
-def run(main, *args, **kwargs):
+def run(main: Callable[_Params, _R], *args: _Params.args, **kwargs: _Params.kwargs) -> _R:
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
     exception in any goroutine ends the program and is raised here, with the goroutine named in a note."""
     if sched.m0 is not None:

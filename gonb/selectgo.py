@@ -7,6 +7,7 @@ __all__ = ['cheaprandState', 'cheaprand', 'cheaprandn', 'scase', 'pollorder', 'l
            'block', 'select']
 
 # %% ../nbs/10_select.ipynb #b3695e08
+from typing import Any
 import os
 from greenlet import GreenletExit
 from .runtime import throw, getg, gopark, apicall, waitReasonSelect, waitReasonSelectNoCases
@@ -112,7 +113,7 @@ def block():
     gopark(None, None, waitReasonSelectNoCases)
 
 
-def select(*cases, default=False):
+def select(*cases: "Chan | tuple[Chan, object] | None", default: bool = False) -> tuple[int, Any, bool]:
     """Go's select statement: (index, value, ok) of the case that proceeded. A case is a Chan
     (receive), a (chan, value) pair (send) or None (never ready); a send case gives (i, None, True).
     With `default` and nothing ready: (-1, None, False). No cases and no default parks forever."""

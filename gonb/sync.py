@@ -9,6 +9,7 @@ __all__ = ['waitReasonSyncMutexLock', 'waitReasonSyncRWMutexRLock', 'waitReasonS
            'notifyList', 'notifyListAdd', 'notifyListWait', 'notifyListNotifyAll', 'notifyListNotifyOne', 'Cond']
 
 # %% ../nbs/11_sync.ipynb #31281898
+from typing import Callable
 from .runtime import (Sema, semacquire1, semrelease1, getg, gopark, goready, nanotime, throw,
                           waitReasonSemacquire)
 
@@ -39,21 +40,21 @@ class Mutex:
 
     def __init__(self): self.state, self.sema = 0, Sema()
 
-    def lock(self):
+    def lock(self) -> None:
         "Lock, parking with reason `sync.Mutex.Lock` while another goroutine holds it (Mutex.Lock)."
         if self.state == 0:          # the fast path: unlocked, nobody waiting
             self.state = mutexLocked
             return
         self.lockSlow()
 
-    def try_lock(self):
+    def try_lock(self) -> bool:
         "Lock if that can be done at once; never parks (Mutex.TryLock). A starving mutex belongs to its queue."
         old = self.state
         if old & (mutexLocked | mutexStarving): return False
         self.state = old | mutexLocked
         return True
 
-    def unlock(self):
+    def unlock(self) -> None:
         "Unlock; raises `FatalError` if not locked (Mutex.Unlock). Any goroutine may unlock, as in Go."
         if not self.state & mutexLocked: raise FatalError("sync: unlock of unlocked mutex")
         self.state = new = self.state - mutexLocked
@@ -127,12 +128,12 @@ class RWMutex:
         self.readerCount = 0             # readers in; minus rwmutexMaxReaders while a writer is pending
         self.readerWait = 0              # readers the pending writer still waits for
 
-    def rlock(self):
+    def rlock(self) -> None:
         "Lock for reading; parks while a writer holds or waits for the lock (RWMutex.RLock)."
         self.readerCount += 1
         if self.readerCount < 0: semacquire1(self.readerSem, False, waitReasonSyncRWMutexRLock)
 
-    def runlock(self):
+    def runlock(self) -> None:
         "Undo one rlock; the last reader a pending writer waits for wakes it (RWMutex.RUnlock)."
         r = self.readerCount - 1
         if r < 0 and (r + 1 == 0 or r + 1 == -rwmutexMaxReaders):
@@ -142,7 +143,7 @@ class RWMutex:
             self.readerWait -= 1
             if self.readerWait == 0: semrelease1(self.writerSem, False)
 
-    def lock(self):
+    def lock(self) -> None:
         "Lock for writing: announce it to readers, then wait for the readers already in (RWMutex.Lock)."
         self.w.lock()
         r = self.readerCount
@@ -151,7 +152,7 @@ class RWMutex:
             self.readerWait += r
             if self.readerWait != 0: semacquire1(self.writerSem, False, waitReasonSyncRWMutexLock)
 
-    def unlock(self):
+    def unlock(self) -> None:
         "Unlock for writing and let the readers that queued meanwhile in (RWMutex.Unlock)."
         r = self.readerCount + rwmutexMaxReaders
         if r >= rwmutexMaxReaders: raise FatalError("sync: Unlock of unlocked RWMutex")
@@ -169,7 +170,7 @@ class WaitGroup:
 
     def __init__(self): self.v, self.w, self.sema = 0, 0, Sema()   # counter, parked waiters, their semaphore
 
-    def add(self, delta):
+    def add(self, delta: int) -> None:
         "Add `delta` (may be negative) to the counter; at zero, release every waiter (WaitGroup.Add)."
         if not isinstance(delta, int): raise TypeError(f"WaitGroup.add: delta must be an int, not {type(delta).__name__}")
         v = self.v + delta
@@ -181,11 +182,11 @@ class WaitGroup:
         w, self.w = self.w, 0            # reset the word, then wake them all
         for _ in range(w): semrelease1(self.sema, False)
 
-    def done(self):
+    def done(self) -> None:
         "One goroutine finished: add(-1) (WaitGroup.Done)."
         self.add(-1)
 
-    def wait(self):
+    def wait(self) -> None:
         "Park until the counter is zero (WaitGroup.Wait)."
         if self.v == 0: return
         self.w += 1
@@ -199,7 +200,7 @@ class Once:
 
     def __init__(self): self.done, self.m = False, Mutex()
 
-    def do(self, f):
+    def do(self, f: Callable[[], object]) -> None:
         "Call `f()` if no `do` of this Once has; otherwise wait until that call has returned (Once.Do)."
         if not self.done: self.doSlow(f)
 
@@ -253,22 +254,22 @@ class Cond:
     "A condition variable over a lock `L` (sync.Cond): `wait`, `signal`, `broadcast`."
     __slots__ = ("L", "notify")
 
-    def __init__(self, L):
+    def __init__(self, L: "Mutex | RWMutex"):
         if not (callable(getattr(L, "lock", None)) and callable(getattr(L, "unlock", None))):
             raise TypeError(f"Cond: {L!r} is not a Locker (it needs lock() and unlock())")
         self.L, self.notify = L, notifyList()
 
-    def wait(self):
+    def wait(self) -> None:
         "Unlock L, park until signalled, lock L again (Cond.Wait). Call it in a loop over the condition."
         t = notifyListAdd(self.notify)
         self.L.unlock()
         notifyListWait(self.notify, t)
         self.L.lock()
 
-    def signal(self):
+    def signal(self) -> None:
         "Wake the longest waiter, if any (Cond.Signal)."
         notifyListNotifyOne(self.notify)
 
-    def broadcast(self):
+    def broadcast(self) -> None:
         "Wake every waiter (Cond.Broadcast)."
         notifyListNotifyAll(self.notify)

@@ -7,6 +7,7 @@ __all__ = ['timerChan', 'sendTime', 'goFunc', 'durationNS', 'when', 'Timer', 'st
            'after_func', 'Ticker', 'tickerPeriod', 'sendTick']
 
 # %% ../nbs/12_time.ipynb #1fe05975
+from typing import Callable
 from .runtime import timer, resettimer, stoptimer, nanotime, newproc, apicall, now, sched
 from .chan import Chan, selectnbsend, selectnbrecv
 
@@ -47,16 +48,16 @@ class Timer:
     "A single event (time.Timer): after `seconds`, the time is sent on `C`. `after_func` timers call a function instead."
     __slots__ = ("C", "r", "gen")
 
-    def __init__(self, seconds):
+    def __init__(self, seconds: float):
         startTimer(self, when(seconds), timerChan(1), sendTime, None)
 
-    def stop(self):
+    def stop(self) -> bool:
         "Prevent the timer from firing; True if that stopped a delivery (Timer.Stop, Go 1.23)."
         pending = stopTimer(self)
         if self.C is not None and selectnbrecv(self.C)[0]: pending = True   # Go 1.23: no stale value
         return pending
 
-    def reset(self, seconds):
+    def reset(self, seconds: float) -> bool:
         "Fire `seconds` from now instead; returns what `stop` would have (Timer.Reset, Go 1.23)."
         w = when(seconds)
         apicall()
@@ -90,12 +91,12 @@ def stopTimer(t):
     return stoptimer(t.r)
 
 
-def after(seconds):
+def after(seconds: float) -> Chan[float]:
     "A channel that receives the time after `seconds` (time.After)."
     return Timer(seconds).C
 
 
-def after_func(seconds, f):
+def after_func(seconds: float, f: Callable[[], object]) -> Timer:
     "Call `f()` in its own goroutine after `seconds`; returns the Timer, whose `stop` can prevent it (time.AfterFunc)."
     if not callable(f): raise TypeError(f"gonb.after_func: {f!r} is not callable")
     t = Timer.__new__(Timer)
@@ -107,16 +108,16 @@ class Ticker:
     "Ticks every `seconds` on `C`, dropping ticks for a slow receiver (time.Ticker)."
     __slots__ = ("C", "r", "gen", "period")
 
-    def __init__(self, seconds):
+    def __init__(self, seconds: float):
         self.period = tickerPeriod(seconds, "NewTicker")
         startTimer(self, nanotime() + self.period, timerChan(1), sendTick, self)
 
-    def stop(self):
+    def stop(self) -> None:
         "Stop ticking; a tick not yet received is dropped (Ticker.Stop; Go 1.23 drains the channel)."
         stopTimer(self)
         selectnbrecv(self.C)
 
-    def reset(self, seconds):
+    def reset(self, seconds: float) -> None:
         "Tick every `seconds` from now on (Ticker.Reset)."
         period = tickerPeriod(seconds, "Ticker.Reset")
         apicall()
