@@ -18,15 +18,7 @@ def gonb_echo(n):
     import gonb
     from gonb import net
     from gonb.runtime import Sema, semacquire, semrelease
-
-    def handle(conn):
-        buf = bytearray(4096)
-        view = memoryview(buf)
-        with conn:
-            while True:
-                try: k = conn.read(buf)
-                except (gonb.EOF, OSError): return
-                conn.write(view[:k])
+    from gonb.bench import gonb_echo as handle
 
     def client(addr, done):   # done: a semaphore, so that main waits without a timer
         c = net.dial("tcp", addr)

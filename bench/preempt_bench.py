@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from gonb.bench import cpus, go_build, machine, pinned, serve_control
+from gonb.bench import cpus, go_build, gonb_echo, machine, pinned, serve_control
 
 HERE = Path(__file__).resolve()
 RESULTS = HERE.parent / "results"
@@ -67,16 +67,6 @@ def serve():
         return {"hog_ips": (done - mark["done"]) / wall, "slices": (ticks - mark["ticks"]) / wall,
                 "server_cpu": (time.process_time() - mark["cpu"]) / wall}
 
-    def echo(conn):
-        buf = bytearray(4096)
-        view = memoryview(buf)
-        with conn:
-            while True:
-                try: n = conn.read(buf)
-                except (gonb.EOF, OSError): return
-                try: conn.write(view[:n])
-                except OSError: return
-
     def accept_loop(ln, handler):
         while True: gonb.go(handler, ln.accept())
 
@@ -85,7 +75,7 @@ def serve():
         print(ln.addr().Port, ctl.addr().Port, flush=True)
         gonb.go(accept_loop, ctl, lambda conn: serve_control(conn, command))
         gonb.go(hog)
-        accept_loop(ln, echo)
+        accept_loop(ln, gonb_echo)
 
     gonb.run(main)
 

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['KINDS', 'BASELINE', 'COOPERATIVE', 'BUFSIZE', 'PEERS', 'GO_SRC', 'Scenario', 'scenarios', 'stamp_message',
-           'record_stamps', 'summarize', 'hist_summary', 'proc_cpu', 'proc_rss', 'machine', 'hog', 'ahog', 'Instr',
-           'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams',
+           'record_stamps', 'summarize', 'hist_summary', 'proc_cpu', 'proc_rss', 'machine', 'hog', 'gonb_echo', 'ahog',
+           'Instr', 'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams',
            'serve_asyncio_protocol', 'nodelay', 'serve_gevent', 'serve_trio', 'serve_threads', 'raise_nofile', 'serve',
            'go_src', 'go_build', 'cpus', 'pinned', 'available', 'Server', 'echo_once']
 
@@ -114,6 +114,19 @@ def hog():
     x = 0
     while True:
         x += 1
+
+
+def gonb_echo(conn, bufsize=BUFSIZE):
+    "The README's handler, plain (no stamps): the echo of the scripts beside the lab (bench/*.py)."
+    import gonb
+    buf = bytearray(bufsize)
+    view = memoryview(buf)
+    with conn:
+        while True:
+            try: n = conn.read(buf)
+            except (gonb.EOF, OSError): return
+            try: conn.write(view[:n])
+            except OSError: return
 
 
 async def ahog():
