@@ -8,13 +8,13 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'waitReasonForceGCIdle', 'gomaxprocs', 'sched', 'G', 'P', 'M', 'schedt', 'nanotime', 'RuntimeThrow', 'throw',
            'casgstatus', 'observe', 'runqput', 'runqputslow', 'runqget', 'globrunqput', 'globrunqget', 'injectglist',
            'globrunqputbatch', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m', 'goready',
-           'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'timer', 'resettimer',
-           'stoptimer', 'adjustTop', 'nextTimerWhen', 'clearDeletedTimers', 'checkTimers', 'goroutineReady',
-           'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semacquire1', 'semrelease', 'semrelease1', 'goyield',
-           'goyield_m', 'Deadlock', 'checkdead', 'netpollAdjustWaiters', 'netpollStamp', 'observePoll', 'sysmonpoll_m',
-           'runFirst', 'findRunnable', 'schedule', 'run', 'raise_panic', 'interrupted', 'unwind_goroutines',
-           'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness',
-           'print_trace']
+           'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'acquirem', 'releasem',
+           'canPreemptM', 'timer', 'resettimer', 'stoptimer', 'adjustTop', 'nextTimerWhen', 'clearDeletedTimers',
+           'checkTimers', 'goroutineReady', 'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semacquire1',
+           'semrelease', 'semrelease1', 'goyield', 'goyield_m', 'Deadlock', 'checkdead', 'netpollAdjustWaiters',
+           'netpollStamp', 'observePoll', 'sysmonpoll_m', 'runFirst', 'findRunnable', 'schedule', 'run', 'raise_panic',
+           'interrupted', 'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start',
+           'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
 from typing import Callable, ParamSpec, TypeVar
@@ -101,7 +101,7 @@ class P:
 
 class M:
     "An OS thread (runtime2.go `m`): `g0` runs `schedule()`; `curg` is the goroutine it is running."
-    __slots__ = ("id", "g0", "curg", "p", "procid", "waitunlockf", "waitlock")
+    __slots__ = ("id", "g0", "curg", "p", "procid", "waitunlockf", "waitlock", "locks")
 
     def __init__(self, id):
         self.id = id
@@ -111,6 +111,7 @@ class M:
         self.procid = threading.get_ident()
         self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
         self.waitlock = None              # its argument
+        self.locks = 0                    # open acquirem sections: no preemption while > 0 (Go's m.locks)
 
 # %% ../nbs/06_proc.ipynb #85738707
 class schedt:
@@ -393,7 +394,7 @@ def checkpreempt():
     Not while run() unwinds: g0 is gone by then."""
     mp = sched.m0
     gp = mp.curg if mp is not None else None
-    if gp is not None and gp.preempt and not sched.exiting and getcurrent() is gp.glet:
+    if gp is not None and gp.preempt and not sched.exiting and canPreemptM(mp) and getcurrent() is gp.glet:
         gp.preempt = False
         mcall(gopreempt_m)
 
@@ -417,6 +418,25 @@ def goexit0(gp):
     elif gp is sched.main:
         sched.exited = True
     return None
+
+# %% ../nbs/06_proc.ipynb #15a9a6f1
+def acquirem():
+    """Keep the running goroutine on its M, unpreempted, until `releasem` (runtime1.go acquirem). Returns
+    the M, or None off the M's thread (sysmon, a syscall helper), where no goroutine runs."""
+    mp = sched.m0
+    if mp is None or mp.procid != threading.get_ident(): return None
+    mp.locks += 1
+    return mp
+
+
+def releasem(mp):
+    "End an `acquirem` section (runtime1.go releasem); a request that came meanwhile is still in gp.preempt."
+    if mp is not None: mp.locks -= 1
+
+
+def canPreemptM(mp):
+    "May the goroutine on `mp` be preempted now? Not inside an acquirem section (preempt.go canPreemptM)."
+    return mp.locks == 0 and mp.p.status == _Prunning
 
 # %% ../nbs/06_proc.ipynb #2f264f2e
 class timer:
@@ -685,6 +705,7 @@ def schedule(mp):
         mp.curg = gp
         continuation = gp.glet.switch(gp)   # runs gp until it calls mcall(fn) or returns
         mp.curg = None
+        if mp.locks: throw("schedule: holding locks")   # a G parked or yielded inside acquirem
         if sched.sysmonpoll: sysmonpoll_m()  # first: what sysmon wanted found queues ahead of a preempted G
         gp = continuation(gp)                # a G to resume at once, or None
 

@@ -69,7 +69,12 @@ def initsig():
 
 
 def signal_enable_handler(signum):
-    if signum not in sig.saved: sig.saved[signum] = _signal.signal(signum, sighandler)
+    """Catch `signum`, saving the handler gonb replaces (sigqueue.go signal_enable). Runtime code: the
+    standard `signal.signal` is Python, so compiled gonb raises the M's locks around it (chapter 03)."""
+    mp = runtime.acquirem()
+    try:
+        if signum not in sig.saved: sig.saved[signum] = _signal.signal(signum, sighandler)
+    finally: runtime.releasem(mp)
 
 
 def sigrestore():
@@ -121,7 +126,10 @@ def signal_disable(s):
     del handlers[s]
     sig.wanted.discard(s)
     keep = s == _signal.SIGINT and sig.saved.get(s) is _signal.default_int_handler   # Ctrl-C's clean default
-    if s in sig.saved and not keep: _signal.signal(s, sig.saved.pop(s))
+    mp = runtime.acquirem()   # as in signal_enable_handler: no other goroutine between pop and signal.signal
+    try:
+        if s in sig.saved and not keep: _signal.signal(s, sig.saved.pop(s))
+    finally: runtime.releasem(mp)
 
 
 def watchSignalLoop():

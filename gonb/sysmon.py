@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['forcePreemptNS', 'forcegcperiod', 'sysmonPollNS', 'sysmonEnabled', 'switchInterval', 'godebugParsers',
            'unsafeModules', 'userModules', 'sysmonlog', 'preemptSliceNS', 'latencyPreempt', 'sysmonSlackNS',
-           'parse_godebug', 'godebugInt', 'isAsyncSafePoint', 'doSigPreempt', 'preemptone', 'sysCall', 'syscallThreads',
-           'entersyscall', 'exitsyscall0', 'syscall_park_m', 'handoffp', 'syscall', 'sysmontick', 'retake',
-           'forcegcstate', 'forcegcpark', 'forcegchelper', 'forcegc_due', 'schedtrace', 'sysmon', 'sysmonloop',
-           'deep_sleep', 'sysmon_netpoll', 'sysmonStart', 'sysmonStop', 'godebugDuration', 'preemptstate',
-           'preemptStart', 'preemptDue', 'sysmonsleep']
+           'parse_godebug', 'godebugInt', 'wantAsyncPreempt', 'isAsyncSafePoint', 'doSigPreempt', 'preemptone',
+           'sysCall', 'syscallThreads', 'entersyscall', 'exitsyscall0', 'syscall_park_m', 'handoffp', 'syscall',
+           'sysmontick', 'retake', 'forcegcstate', 'forcegcpark', 'forcegchelper', 'forcegc_due', 'schedtrace',
+           'sysmon', 'sysmonloop', 'deep_sleep', 'sysmon_netpoll', 'sysmonStart', 'sysmonStop', 'godebugDuration',
+           'preemptstate', 'preemptStart', 'preemptDue', 'sysmonsleep']
 
 # %% ../nbs/03_sysmon.ipynb #da54274e
 import gc, os, signal, sys, threading, time
@@ -17,7 +17,7 @@ from collections import deque
 from greenlet import getcurrent
 from . import runtime
 from .runtime import (sched, casgstatus, mcall, getg, checkpreempt, gopreempt_m, gopark,
-                          injectglist, nanotime, newproc, goexit_entry,
+                          injectglist, nanotime, newproc, goexit_entry, canPreemptM,
                           _Grunning, _Grunnable, _Gsyscall, _Gwaiting, _Prunning, _Psyscall,
                           waitReasonForceGCIdle)
 
@@ -52,8 +52,16 @@ unsafeModules = ("gonb.", "threading", "importlib", "logging", "queue", "concurr
 userModules = ("gonb.bench",)   # the lab: programs written on gonb, not part of its runtime
 
 
+def wantAsyncPreempt(gp):
+    "sysmon asked `gp` to stop, and it runs user code, not a system call (preempt.go wantAsyncPreempt)."
+    return gp.preempt and gp.status == _Grunning
+
+
 def isAsyncSafePoint(frame):
-    "No gonb or lock-holding stdlib frame between `frame` and the goroutine's entry (Go: isAsyncSafePoint)."
+    """May the running goroutine stop at `frame` (preempt.go isAsyncSafePoint)? Not while its M holds
+    locks (`canPreemptM`), nor with a gonb or lock-holding stdlib frame between `frame` and its entry."""
+    mp = sched.m0
+    if mp is None or not canPreemptM(mp): return False   # what compiled runtime code shows: no frames
     f = frame
     while f is not None and f.f_code is not goexit_entry.__code__:
         name = f.f_globals.get("__name__", "")
@@ -66,7 +74,7 @@ def doSigPreempt(signum, frame):
     "The SIGURG handler (signal_unix.go doSigPreempt → asyncPreempt): yield to g0 if it is safe here."
     mp = sched.m0
     gp = mp.curg if mp is not None else None
-    if gp is None or not gp.preempt or getcurrent() is not gp.glet: return
+    if gp is None or not wantAsyncPreempt(gp) or getcurrent() is not gp.glet: return
     if not isAsyncSafePoint(frame): return   # stays pending: next gonb call, or next signal
     gp.preempt = False
     mcall(gopreempt_m)

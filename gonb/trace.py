@@ -4,15 +4,15 @@
 
 # %% auto #0
 __all__ = ['mTid', 'sysmonTid', 'columns', 'stateColors', 'funcname', 'stateName', 'Tracer', 'convertStatus', 'trackName',
-           'convertCreate', 'convertNetpoll', 'convertPreempt', 'convertSysmon', 'flushTrack', 'detach', 'start',
-           'stop', 'tracing', 'traceRunStart', 'traceRunStop', 'category', 'readEvents', 'goroutineSlices', 'summarize',
-           'fmtus', 'printSummary', 'timeline', 'plot', 'main']
+           'convertCreate', 'convertNetpoll', 'convertPreempt', 'convertSysmon', 'tracerLock', 'flushTrack', 'detach',
+           'start', 'stop', 'tracing', 'traceRunStart', 'traceRunStop', 'category', 'readEvents', 'goroutineSlices',
+           'summarize', 'fmtus', 'printSummary', 'timeline', 'plot', 'main']
 
 # %% ../nbs/13_trace.ipynb #89e827a7
 import json, os, sys, threading
 from contextlib import contextmanager
 from .runtime import (sched, nanotime, Histogram, _Gidle, _Grunnable, _Grunning, _Gsyscall,
-                          _Gwaiting, _Gdead)
+                          _Gwaiting, _Gdead, acquirem, releasem)
 
 # %% ../nbs/13_trace.ipynb #f1df2d98
 mTid = 1_000_000          # the M's track; goroutine ids stay below this
@@ -191,9 +191,20 @@ def convertSysmon(tr, r, out):
 _convert = (convertStatus, convertCreate, convertNetpoll, convertPreempt, convertSysmon)
 
 # %% ../nbs/13_trace.ipynb #cb061278
+@contextmanager
+def tracerLock(tr):
+    """The tracer's lock, taken on the M inside an acquirem section (chapter 06): what it guards runs Python
+    code (`json`) and file writes, where a compiled gonb could be preempted holding it (chapter 03's audit),
+    and the next flush on the M's thread would then wait forever for a goroutine of that same thread."""
+    mp = acquirem()
+    try:
+        with tr.lock: yield
+    finally: releasem(mp)
+
+
 def _flush(self):
     "Convert and write every record appended so far (any thread; one at a time)."
-    with self.lock:
+    with tracerLock(self):
         if self.closed: return
         n = len(self.buf)
         recs = self.buf[:n]
@@ -230,21 +241,22 @@ def _write(self, lines):
 
 def _attach(self):
     "Start recording in the running runtime: name the tracks, open a slice for every goroutine alive now."
-    self.t0 = nanotime()
-    out = [f'{{"ph":"M","ts":0,"pid":{self.pid},"tid":{mTid},"name":"process_name",'
-           f'"args":{{"name":{json.dumps("gonb " + os.path.basename(sys.argv[0] or "python"))}}}}}',
-           _name(self, mTid, "M0"), _name(self, sysmonTid, "sysmon")]
-    for gp in list(sched.allgs.values()):   # Go's traceEvGoWaiting / GoInSyscall at trace start
-        if gp.status in (_Gidle, _Gdead): continue
-        out.append(_name(self, gp.goid, trackName(gp.goid, funcname(gp.fn))))
-        out.append(_begin(self, "0.000", gp.goid, json.dumps(stateName(gp.status, gp.waitreason)), "start"))
-        self.open.add(gp.goid)
-    if sched.m0.curg is None:
-        out.append(_begin(self, "0.000", mTid, '"schedule"', "sched"))
-        self.msched = True
-    self.write(out)
-    sched.tracer = self
-    sched.observing = True
+    with tracerLock(self):
+        self.t0 = nanotime()
+        out = [f'{{"ph":"M","ts":0,"pid":{self.pid},"tid":{mTid},"name":"process_name",'
+               f'"args":{{"name":{json.dumps("gonb " + os.path.basename(sys.argv[0] or "python"))}}}}}',
+               _name(self, mTid, "M0"), _name(self, sysmonTid, "sysmon")]
+        for gp in list(sched.allgs.values()):   # Go's traceEvGoWaiting / GoInSyscall at trace start
+            if gp.status in (_Gidle, _Gdead): continue
+            out.append(_name(self, gp.goid, trackName(gp.goid, funcname(gp.fn))))
+            out.append(_begin(self, "0.000", gp.goid, json.dumps(stateName(gp.status, gp.waitreason)), "start"))
+            self.open.add(gp.goid)
+        if sched.m0.curg is None:
+            out.append(_begin(self, "0.000", mTid, '"schedule"', "sched"))
+            self.msched = True
+        self.write(out)
+        sched.tracer = self
+        sched.observing = True
 
 
 def detach(tr):
@@ -258,7 +270,7 @@ def _finish(self):
     "Stop recording, write what is left, end every open slice now, and close the array and the file."
     detach(self)
     self.flush()
-    with self.lock:
+    with tracerLock(self):
         if self.closed: return
         ts = _ts(self, nanotime())
         out = [_end(self, ts, goid) for goid in sorted(self.open)]
