@@ -6,6 +6,7 @@
 __all__ = ['netpollEventBuffer', 'netpoll_waitms', 'Poller', 'event_mode', 'EpollPoller', 'PollPoller']
 
 # %% ../nbs/05_netpoll_epoll.ipynb #26f2ab47
+import cython
 import os, select
 from typing import Protocol
 from .runtime import throw
@@ -139,6 +140,7 @@ class EpollPoller:
             mode = event_mode(ev & _EPOLL_R, ev & _EPOLL_W)
             tag = tags.get(fd)
             if not mode or tag is None: continue
+            pd: pollDesc
             pd, seq = tag
             if pd.fdseq != seq: continue        # stale: the descriptor was freed and reused
             pd.everr = ev == select.EPOLLERR    # an error *alone*; an RST also brings IN/OUT/HUP
