@@ -20,15 +20,20 @@ from .io import (EOF, ErrUnexpectedEOF, ErrDeadlineExceeded, ErrNotPollable, err
                      NewSyscallError)
 
 # %% ../nbs/04_read_write.ipynb #cdaad672
-mutexClosed  = 1 << 0
-mutexRLock   = 1 << 1
-mutexWLock   = 1 << 2
-mutexRef     = 1 << 3
-mutexRefMask = ((1 << 20) - 1) << 3
-mutexRWait   = 1 << 23
-mutexRMask   = ((1 << 20) - 1) << 23
-mutexWWait   = 1 << 43
-mutexWMask   = ((1 << 20) - 1) << 43
+# Compiled (chapter 15), `cython.declare` makes each bit a C constant, so the state word is C arithmetic;
+# in Python it is the plain value. A C constant is no module attribute: `globals()` publishes them.
+mutexClosed  = cython.declare(cython.longlong, 1 << 0)
+mutexRLock   = cython.declare(cython.longlong, 1 << 1)
+mutexWLock   = cython.declare(cython.longlong, 1 << 2)
+mutexRef     = cython.declare(cython.longlong, 1 << 3)
+mutexRefMask = cython.declare(cython.longlong, ((1 << 20) - 1) << 3)
+mutexRWait   = cython.declare(cython.longlong, 1 << 23)
+mutexRMask   = cython.declare(cython.longlong, ((1 << 20) - 1) << 23)
+mutexWWait   = cython.declare(cython.longlong, 1 << 43)
+mutexWMask   = cython.declare(cython.longlong, ((1 << 20) - 1) << 43)
+globals().update(mutexClosed=mutexClosed, mutexRLock=mutexRLock, mutexWLock=mutexWLock, mutexRef=mutexRef,
+                 mutexRefMask=mutexRefMask, mutexRWait=mutexRWait, mutexRMask=mutexRMask,
+                 mutexWWait=mutexWWait, mutexWMask=mutexWMask)
 
 overflowMsg = "too many concurrent operations on a single file or socket (max 1048575)"
 

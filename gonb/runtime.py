@@ -27,12 +27,16 @@ _R = TypeVar("_R")               # what run's function returns
 
 
 # %% ../nbs/06_proc.ipynb #7e25972d
-_Gidle     = 0  # just allocated, not yet initialised
-_Grunnable = 1  # on a run queue; not executing user code
-_Grunning  = 2  # executing user code; owns the M and the P
-_Gsyscall  = 3  # in a blocking system call (chapter 03)
-_Gwaiting  = 4  # parked in the runtime; some other party will goready it
-_Gdead     = 6  # finished
+# Compiled (chapter 15), `cython.declare` makes each status a C constant; in Python it is the plain value.
+# A C constant is no module attribute: `globals()` publishes them for the modules that import them.
+_Gidle     = cython.declare(cython.int, 0)  # just allocated, not yet initialised
+_Grunnable = cython.declare(cython.int, 1)  # on a run queue; not executing user code
+_Grunning  = cython.declare(cython.int, 2)  # executing user code; owns the M and the P
+_Gsyscall  = cython.declare(cython.int, 3)  # in a blocking system call (chapter 03)
+_Gwaiting  = cython.declare(cython.int, 4)  # parked in the runtime; some other party will goready it
+_Gdead     = cython.declare(cython.int, 6)  # finished
+globals().update(_Gidle=_Gidle, _Grunnable=_Grunnable, _Grunning=_Grunning, _Gsyscall=_Gsyscall,
+                 _Gwaiting=_Gwaiting, _Gdead=_Gdead)
 
 gStatusStrings = {_Gidle: "idle", _Grunnable: "runnable", _Grunning: "running",
                   _Gsyscall: "syscall", _Gwaiting: "waiting", _Gdead: "dead"}
@@ -90,13 +94,14 @@ class G:
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
 # %% ../nbs/06_proc.ipynb #5e1e5faf
-_runqSize = 256  # runtime2.go: p.runq [256]guintptr
+_runqSize = cython.declare(cython.int, 256)  # runtime2.go: p.runq [256]guintptr (a C constant, as the G statuses)
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
 # P status values (runtime2.go)
-_Pidle    = 0  # no M is running goroutines on it (the M is blocked in netpoll)
-_Prunning = 1  # owned by the M, which runs goroutines or the scheduler
-_Psyscall = 2  # its M is blocked in a system call on behalf of a goroutine (chapter 03)
+_Pidle    = cython.declare(cython.int, 0)  # no M is running goroutines on it (the M is blocked in netpoll)
+_Prunning = cython.declare(cython.int, 1)  # owned by the M, which runs goroutines or the scheduler
+_Psyscall = cython.declare(cython.int, 2)  # its M is blocked in a system call on behalf of a goroutine (chapter 03)
+globals().update(_runqSize=_runqSize, _Pidle=_Pidle, _Prunning=_Prunning, _Psyscall=_Psyscall)
 
 @cython.cclass
 class P:
