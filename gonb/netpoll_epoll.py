@@ -14,6 +14,7 @@ from .netpoll import netpollready
 from .pollcache import pollDesc
 
 # %% ../nbs/05_netpoll_epoll.ipynb #6ba7dfea
+@cython.ccall
 def netpoll_waitms(delay):
     "Go's conversion of a netpoll delay in ns to an epoll_wait timeout in ms (-1 blocks)."
     if delay < 0: return -1
@@ -61,7 +62,8 @@ _EPOLL_W = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 netpollEventBuffer = 128   # events per epoll_wait, as Go's `var events [128]syscall.EpollEvent`
 
 
-def event_mode(readable, writable):
+@cython.ccall
+def event_mode(readable: cython.bint, writable: cython.bint):
     "'r', 'w', 'rw' or '' for a pair of readiness bits."
     return ("r" if readable else "") + ("w" if writable else "")
 
@@ -228,6 +230,7 @@ class PollPoller:
             tag = self.tags.get(fd)
             if not mode or tag is None: continue
             self.disarm(fd, mode)
+            pd: pollDesc
             pd, seq = tag
             if pd.fdseq != seq: continue
             pd.everr = ev == select.POLLERR
