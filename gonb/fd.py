@@ -7,10 +7,11 @@ __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask'
            'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'FD']
 
 # %% ../nbs/04_read_write.ipynb #099b9413
+import cython
 import errno as _errno, io, socket
 from . import runtime
 from .runtime import Sema, semacquire, semrelease, throw, sched   # sched: read/write's inlined run check
-from .pollcache import (poll_runtime_pollServerInit, poll_runtime_pollOpen, poll_runtime_pollClose,
+from .pollcache import (pollDesc, poll_runtime_pollServerInit, poll_runtime_pollOpen, poll_runtime_pollClose,
                             poll_runtime_runGeneration,
                             pdNil, pollNoError, pollErrClosing, pollErrTimeout, pollErrNotPollable)
 from .netpoll import (netpollcheckerr, poll_runtime_pollWait, poll_runtime_pollReset, poll_runtime_pollUnblock,
@@ -19,22 +20,31 @@ from .io import (EOF, ErrUnexpectedEOF, ErrDeadlineExceeded, ErrNotPollable, err
                      NewSyscallError)
 
 # %% ../nbs/04_read_write.ipynb #cdaad672
-mutexClosed  = 1 << 0
-mutexRLock   = 1 << 1
-mutexWLock   = 1 << 2
-mutexRef     = 1 << 3
-mutexRefMask = ((1 << 20) - 1) << 3
-mutexRWait   = 1 << 23
-mutexRMask   = ((1 << 20) - 1) << 23
-mutexWWait   = 1 << 43
-mutexWMask   = ((1 << 20) - 1) << 43
+# Compiled (chapter 15), `cython.declare` makes each bit a C constant, so the state word is C arithmetic;
+# in Python it is the plain value. A C constant is no module attribute: `globals()` publishes them.
+mutexClosed  = cython.declare(cython.longlong, 1 << 0)
+mutexRLock   = cython.declare(cython.longlong, 1 << 1)
+mutexWLock   = cython.declare(cython.longlong, 1 << 2)
+mutexRef     = cython.declare(cython.longlong, 1 << 3)
+mutexRefMask = cython.declare(cython.longlong, ((1 << 20) - 1) << 3)
+mutexRWait   = cython.declare(cython.longlong, 1 << 23)
+mutexRMask   = cython.declare(cython.longlong, ((1 << 20) - 1) << 23)
+mutexWWait   = cython.declare(cython.longlong, 1 << 43)
+mutexWMask   = cython.declare(cython.longlong, ((1 << 20) - 1) << 43)
+globals().update(mutexClosed=mutexClosed, mutexRLock=mutexRLock, mutexWLock=mutexWLock, mutexRef=mutexRef,
+                 mutexRefMask=mutexRefMask, mutexRWait=mutexRWait, mutexRMask=mutexRMask,
+                 mutexWWait=mutexWWait, mutexWMask=mutexWMask)
 
 overflowMsg = "too many concurrent operations on a single file or socket (max 1048575)"
 
 
+@cython.cclass
 class fdMutex:
     "internal/poll.fdMutex: reference count, read lock, write lock and closed bit in one word."
     __slots__ = ("state", "rsema", "wsema")
+    state: cython.longlong   # Go's uint64; the highest bit used is 62
+    rsema: Sema
+    wsema: Sema
 
     def __init__(self): self.state, self.rsema, self.wsema = 0, Sema(), Sema()
 
@@ -224,8 +234,9 @@ def accept(self: FD):
 @patch
 def read(self: FD, p):
     "Read into the writable buffer `p`; returns n > 0, raises io.EOF at end of stream (FD.Read)."
-    mu, pd = self.fdmu, self.pd
-    old = mu.state   # readLock, fused: fdMutex.rwlock(true)'s first CAS, when this run's fd is open and free
+    mu: fdMutex = self.fdmu
+    pd: pollDesc = self.pd
+    old: cython.longlong = mu.state   # readLock, fused: fdMutex.rwlock(true)'s first CAS, when this run's fd is open and free
     # self.gen == poll_runtime_runGeneration(), inlined as the fdMutex CAS is: this runs per message
     if self.gen == sched.generation and not old & (mutexClosed | mutexRLock) and (old + mutexRef) & mutexRefMask:
         mu.state = (old | mutexRLock) + mutexRef
@@ -256,8 +267,9 @@ def read(self: FD, p):
 @patch
 def write(self: FD, p):
     "Write all of `p`; returns len(p) (FD.Write). On error, the bytes written so far are in `err.written`."
-    mu, pd = self.fdmu, self.pd
-    old = mu.state   # writeLock, fused: fdMutex.rwlock(false)'s first CAS, when this run's fd is open and free
+    mu: fdMutex = self.fdmu
+    pd: pollDesc = self.pd
+    old: cython.longlong = mu.state   # writeLock, fused: fdMutex.rwlock(false)'s first CAS, when this run's fd is open and free
     # self.gen == poll_runtime_runGeneration(), inlined as the fdMutex CAS is: this runs per message
     if self.gen == sched.generation and not old & (mutexClosed | mutexWLock) and (old + mutexRef) & mutexRefMask:
         mu.state = (old | mutexWLock) + mutexRef

@@ -8,13 +8,14 @@ __all__ = ['netpollcheckerr', 'netpollblockcommit', 'netpollblock', 'netpollunbl
            'netpolldeadlineimpl', 'netpollDeadline', 'netpollReadDeadline', 'netpollWriteDeadline']
 
 # %% ../nbs/02_netpollblock.ipynb #3c2e0afb
+import cython
 from . import runtime
-from .runtime import sched, throw, gopark, goready, waitReasonIOWait, netpollAdjustWaiters
-from .pollcache import (pdNil, pdReady, pdWait, pollNoError, pollErrClosing, pollErrTimeout,
+from .runtime import G, sched, throw, gopark, goready, waitReasonIOWait, netpollAdjustWaiters
+from .pollcache import (pollDesc, pdNil, pdReady, pdWait, pollNoError, pollErrClosing, pollErrTimeout,
                             pollErrNotPollable)
 
 # %% ../nbs/02_netpollblock.ipynb #cb8fe13a
-def netpollcheckerr(pd, mode):
+def netpollcheckerr(pd: pollDesc, mode: str):
     "The error a wait on `pd` in `mode` ('r' or 'w') must return now, or pollNoError."
     if pd.closing: return pollErrClosing
     if (mode == "r" and pd.rd < 0) or (mode == "w" and pd.wd < 0): return pollErrTimeout
@@ -22,8 +23,9 @@ def netpollcheckerr(pd, mode):
     return pollNoError
 
 # %% ../nbs/02_netpollblock.ipynb #02be009f
-def netpollblockcommit(gp, gpp):
+def netpollblockcommit(gp: G, gpp):
     "gopark's unlockf: publish the parked G in rg/wg unless readiness already arrived (CAS pdWait → G)."
+    pd: pollDesc
     pd, field = gpp
     if getattr(pd, field) != pdWait: return False
     setattr(pd, field, gp)
@@ -31,7 +33,7 @@ def netpollblockcommit(gp, gpp):
     return True
 
 
-def netpollblock(pd, mode, waitio):
+def netpollblock(pd: pollDesc, mode: str, waitio: cython.bint):
     "Wait for I/O readiness on `pd`: True if ready, False on timeout or close (netpoll.go netpollblock)."
     field = "rg" if mode == "r" else "wg"
     old = getattr(pd, field)
@@ -49,7 +51,7 @@ def netpollblock(pd, mode, waitio):
     return old == pdReady
 
 # %% ../nbs/02_netpollblock.ipynb #d15e92d6
-def netpollunblock(pd, mode, ioready):
+def netpollunblock(pd: pollDesc, mode: str, ioready: cython.bint):
     "Clear or signal rg/wg; returns (goroutine to ready or None, waiter delta) (netpoll.go)."
     new = pdReady if ioready else pdNil
     old = pd.rg if mode == "r" else pd.wg
@@ -61,7 +63,7 @@ def netpollunblock(pd, mode, ioready):
     return old, -1
 
 
-def netpollready(toRun, pd, mode):
+def netpollready(toRun: list, pd: pollDesc, mode: str):
     "The poller saw `pd` ready for `mode` ('r', 'w' or 'rw'): collect who to run; returns the delta."
     delta = 0
     if "r" in mode:
@@ -75,7 +77,7 @@ def netpollready(toRun, pd, mode):
     return delta
 
 # %% ../nbs/02_netpollblock.ipynb #ef7f418e
-def poll_runtime_pollWait(pd, mode):
+def poll_runtime_pollWait(pd: pollDesc, mode: str):
     "Block until `pd` is ready for `mode`; returns a poll error code (netpoll.go poll_runtime_pollWait)."
     errcode = netpollcheckerr(pd, mode)
     if errcode != pollNoError: return errcode
@@ -87,7 +89,7 @@ def poll_runtime_pollWait(pd, mode):
     return pollNoError
 
 
-def poll_runtime_pollReset(pd, mode):
+def poll_runtime_pollReset(pd: pollDesc, mode: str):
     "Prepare `pd` for a new operation in `mode`: report errors, else forget old readiness."
     errcode = netpollcheckerr(pd, mode)
     if errcode != pollNoError: return errcode
@@ -95,7 +97,7 @@ def poll_runtime_pollReset(pd, mode):
     return pollNoError
 
 # %% ../nbs/02_netpollblock.ipynb #306ce21a
-def poll_runtime_pollUnblock(pd):
+def poll_runtime_pollUnblock(pd: pollDesc):
     "Mark `pd` closing and wake its waiters (netpoll.go poll_runtime_pollUnblock)."
     if pd.closing: throw("runtime: unblock on closing polldesc")
     pd.closing = True
@@ -114,7 +116,7 @@ def poll_runtime_pollUnblock(pd):
     netpollAdjustWaiters(d1 + d2)
 
 # %% ../nbs/02_netpollblock.ipynb #dc8069a5
-def poll_runtime_pollSetDeadline(pd, d, mode):
+def poll_runtime_pollSetDeadline(pd: pollDesc, d, mode: str):
     "Set the read ('r'), write ('w') or both ('rw') deadline `d` ns from now (netpoll.go)."
     if pd.closing: return
     rd0, wd0 = pd.rd, pd.wd
@@ -154,7 +156,7 @@ def poll_runtime_pollSetDeadline(pd, d, mode):
     netpollAdjustWaiters(delta)
 
 
-def arm_deadline(pd, field, when, f, seq):
+def arm_deadline(pd: pollDesc, field, when, f, seq):
     "(Re)arm pd's read or write timer to run `f(pd, seq)` at `when` (Go's timer.modify)."
     t = getattr(pd, field)
     if t is None:
@@ -164,7 +166,7 @@ def arm_deadline(pd, field, when, f, seq):
     runtime.resettimer(t, when)
 
 
-def netpolldeadlineimpl(pd, seq, read, write):
+def netpolldeadlineimpl(pd: pollDesc, seq, read: cython.bint, write: cython.bint):
     "A deadline timer fired: expire the deadline(s) and wake the waiter(s), unless the timer is stale."
     if seq != (pd.rseq if read else pd.wseq): return   # the descriptor was reused or the deadline reset
     rg = wg = None

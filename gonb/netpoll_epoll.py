@@ -6,6 +6,7 @@
 __all__ = ['netpollEventBuffer', 'netpoll_waitms', 'Poller', 'event_mode', 'EpollPoller', 'PollPoller']
 
 # %% ../nbs/05_netpoll_epoll.ipynb #26f2ab47
+import cython
 import os, select
 from typing import Protocol
 from .runtime import throw
@@ -13,6 +14,7 @@ from .netpoll import netpollready
 from .pollcache import pollDesc
 
 # %% ../nbs/05_netpoll_epoll.ipynb #6ba7dfea
+@cython.ccall
 def netpoll_waitms(delay):
     "Go's conversion of a netpoll delay in ns to an epoll_wait timeout in ms (-1 blocks)."
     if delay < 0: return -1
@@ -60,7 +62,8 @@ _EPOLL_W = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 netpollEventBuffer = 128   # events per epoll_wait, as Go's `var events [128]syscall.EpollEvent`
 
 
-def event_mode(readable, writable):
+@cython.ccall
+def event_mode(readable: cython.bint, writable: cython.bint):
     "'r', 'w', 'rw' or '' for a pair of readiness bits."
     return ("r" if readable else "") + ("w" if writable else "")
 
@@ -139,6 +142,7 @@ class EpollPoller:
             mode = event_mode(ev & _EPOLL_R, ev & _EPOLL_W)
             tag = tags.get(fd)
             if not mode or tag is None: continue
+            pd: pollDesc
             pd, seq = tag
             if pd.fdseq != seq: continue        # stale: the descriptor was freed and reused
             pd.everr = ev == select.EPOLLERR    # an error *alone*; an RST also brings IN/OUT/HUP
@@ -226,6 +230,7 @@ class PollPoller:
             tag = self.tags.get(fd)
             if not mode or tag is None: continue
             self.disarm(fd, mode)
+            pd: pollDesc
             pd, seq = tag
             if pd.fdseq != seq: continue
             pd.everr = ev == select.POLLERR

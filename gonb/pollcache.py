@@ -9,6 +9,7 @@ __all__ = ['pdNil', 'pdReady', 'pdWait', 'pollNoError', 'pollErrClosing', 'pollE
            'poll_runtime_pollClose']
 
 # %% ../nbs/01_pollcache.ipynb #fa06f94e
+import cython
 import importlib, os
 from . import runtime
 from .runtime import sched, throw
@@ -24,10 +25,26 @@ pollErrTimeout     = 2  # I/O timeout
 pollErrNotPollable = 3  # general error polling descriptor (an event error, EPOLLERR)
 
 # %% ../nbs/01_pollcache.ipynb #cfa8b02d
+@cython.cclass
 class pollDesc:
     "The runtime's half of a network fd (netpoll.go `pollDesc`)."
     __slots__ = ("link", "fd", "fdseq", "closing", "everr", "rg", "wg",
                  "rseq", "rt", "rrun", "rd", "wseq", "wt", "wrun", "wd")
+    link: object
+    fd: cython.int
+    fdseq: cython.long
+    closing: cython.bint
+    everr: cython.bint
+    rg: object       # an int state or a G: Go's atomic.Uintptr holds either
+    wg: object
+    rseq: cython.long
+    rt: object
+    rrun: cython.bint
+    rd: object       # nanotime + any duration: unbounded, as Python ints are
+    wseq: cython.long
+    wt: object
+    wrun: cython.bint
+    wd: object
 
     def __init__(self):
         self.link = None      # next free descriptor in pollcache; valid only while free

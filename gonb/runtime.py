@@ -17,7 +17,8 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
-from typing import Callable, ParamSpec, TypeVar
+import cython
+from typing import Callable, Optional, ParamSpec, TypeVar
 import heapq, threading, time, types
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
@@ -26,12 +27,16 @@ _R = TypeVar("_R")               # what run's function returns
 
 
 # %% ../nbs/06_proc.ipynb #7e25972d
-_Gidle     = 0  # just allocated, not yet initialised
-_Grunnable = 1  # on a run queue; not executing user code
-_Grunning  = 2  # executing user code; owns the M and the P
-_Gsyscall  = 3  # in a blocking system call (chapter 03)
-_Gwaiting  = 4  # parked in the runtime; some other party will goready it
-_Gdead     = 6  # finished
+# Compiled (chapter 15), `cython.declare` makes each status a C constant; in Python it is the plain value.
+# A C constant is no module attribute: `globals()` publishes them for the modules that import them.
+_Gidle     = cython.declare(cython.int, 0)  # just allocated, not yet initialised
+_Grunnable = cython.declare(cython.int, 1)  # on a run queue; not executing user code
+_Grunning  = cython.declare(cython.int, 2)  # executing user code; owns the M and the P
+_Gsyscall  = cython.declare(cython.int, 3)  # in a blocking system call (chapter 03)
+_Gwaiting  = cython.declare(cython.int, 4)  # parked in the runtime; some other party will goready it
+_Gdead     = cython.declare(cython.int, 6)  # finished
+globals().update(_Gidle=_Gidle, _Grunnable=_Grunnable, _Grunning=_Grunning, _Gsyscall=_Gsyscall,
+                 _Gwaiting=_Gwaiting, _Gdead=_Gdead)
 
 gStatusStrings = {_Gidle: "idle", _Grunnable: "runnable", _Grunning: "running",
                   _Gsyscall: "syscall", _Gwaiting: "waiting", _Gdead: "dead"}
@@ -48,10 +53,26 @@ waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
 # %% ../nbs/06_proc.ipynb #8d17f520
+@cython.cclass
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
     __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
                  "result", "panic", "timer", "sleepWhen", "preempt", "system", "pollt", "readyt")
+    goid: cython.long
+    status: cython.int
+    waitreason: object
+    glet: object
+    fn: object
+    args: object
+    kwargs: object
+    result: object
+    panic: object
+    timer: object
+    sleepWhen: object      # nanotime + any duration: unbounded, as Python ints are
+    preempt: cython.bint
+    system: cython.bint
+    pollt: cython.longlong
+    readyt: cython.longlong
 
     def __init__(self, goid, fn, args, kwargs):
         self.goid = goid
@@ -73,18 +94,31 @@ class G:
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
 # %% ../nbs/06_proc.ipynb #5e1e5faf
-_runqSize = 256  # runtime2.go: p.runq [256]guintptr
+_runqSize = cython.declare(cython.int, 256)  # runtime2.go: p.runq [256]guintptr (a C constant, as the G statuses)
 gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
 
 # P status values (runtime2.go)
-_Pidle    = 0  # no M is running goroutines on it (the M is blocked in netpoll)
-_Prunning = 1  # owned by the M, which runs goroutines or the scheduler
-_Psyscall = 2  # its M is blocked in a system call on behalf of a goroutine (chapter 03)
+_Pidle    = cython.declare(cython.int, 0)  # no M is running goroutines on it (the M is blocked in netpoll)
+_Prunning = cython.declare(cython.int, 1)  # owned by the M, which runs goroutines or the scheduler
+_Psyscall = cython.declare(cython.int, 2)  # its M is blocked in a system call on behalf of a goroutine (chapter 03)
+globals().update(_runqSize=_runqSize, _Pidle=_Pidle, _Prunning=_Prunning, _Psyscall=_Psyscall)
 
+@cython.cclass
 class P:
     "A processor (runtime2.go `p`): the local run queue, `runnext`, `schedtick` and the timer heap."
     __slots__ = ("id", "status", "m", "schedtick", "syscalltick", "runq", "runqhead", "runqtail",
                  "runnext", "timers", "ntimers")
+    id: cython.int
+    status: cython.int
+    m: object
+    schedtick: cython.long
+    syscalltick: cython.long
+    runq: object
+    runqhead: cython.long
+    runqtail: cython.long
+    runnext: G
+    timers: object
+    ntimers: cython.long
 
     def __init__(self, id):
         self.id = id
@@ -99,9 +133,18 @@ class P:
         self.ntimers = 0                  # live timers in the heap (a timer keeps the program alive)
 
 
+@cython.cclass
 class M:
     "An OS thread (runtime2.go `m`): `g0` runs `schedule()`; `curg` is the goroutine it is running."
     __slots__ = ("id", "g0", "curg", "p", "procid", "waitunlockf", "waitlock", "locks")
+    id: cython.int
+    g0: object
+    curg: G
+    p: P
+    procid: object
+    waitunlockf: object
+    waitlock: object
+    locks: cython.int
 
     def __init__(self, id):
         self.id = id
@@ -114,22 +157,59 @@ class M:
         self.locks = 0                    # open acquirem sections: no preemption while > 0 (Go's m.locks)
 
 # %% ../nbs/06_proc.ipynb #85738707
+@cython.cclass
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
     # Slots, not an instance dict: the hot path reads these fields several times per message, and
     # CPython 3.11 reads a slot faster than a dict past 30 keys. A new field must be listed here.
-    __slots__ = ("lock", "sysmonpoll", "runq", "runqsize", "goidgen", "allgs", "m0", "p0", "main",
-                 "exited", "exiting", "panicked", "lastpoll", "poller", "netpollWaiters", "npidle",
+    __slots__ = ("generation", "lock", "sysmonpoll", "runq", "runqsize", "goidgen", "allgs", "m0", "p0",
+                 "main", "exited", "exiting", "panicked", "lastpoll", "poller", "netpollWaiters", "npidle",
                  "fatal", "nsyscall", "sysmon", "sysmonstop", "syscall", "asyncpreempt", "oldsigurg",
                  "oldswitch", "sysmonwait", "syscallWake", "sysmonnote", "debug", "timerseq", "trace",
                  "latency", "observing", "tracer", "start", "idle_ns")
+    generation: cython.long
+    lock: object
+    sysmonpoll: cython.bint
+    runq: object
+    runqsize: cython.long
+    goidgen: cython.long
+    allgs: object
+    m0: M
+    p0: P
+    main: G
+    exited: cython.bint
+    exiting: cython.bint
+    panicked: G
+    lastpoll: cython.longlong
+    poller: object
+    netpollWaiters: cython.long
+    npidle: cython.int
+    fatal: object
+    nsyscall: cython.long
+    sysmon: object
+    sysmonstop: cython.bint
+    syscall: object
+    asyncpreempt: cython.bint
+    oldsigurg: object
+    oldswitch: object
+    sysmonwait: cython.bint
+    syscallWake: cython.bint
+    sysmonnote: object
+    debug: object
+    timerseq: cython.long
+    trace: object
+    latency: object
+    observing: cython.bint
+    tracer: object
+    start: cython.longlong
+    idle_ns: cython.longlong
 
-    def __init__(self): self.reset()
-
-    generation = 0                    # counts runs: work from an earlier run must not touch this one
+    def __init__(self):
+        self.generation = 0           # counts runs: work from an earlier run must not touch this one
+        self.reset()
 
     def reset(self):
-        schedt.generation += 1
+        self.generation += 1
         self.lock = threading.Lock()  # guards runq, runqsize and lastpoll against other threads (sysmon)
         self.sysmonpoll = False       # sysmon asks the M to poll the network at its next turn (chapter 03)
         self.runq = deque()           # global run queue
@@ -172,7 +252,8 @@ def nanotime():
     return time.monotonic_ns()
 
 
-sched = schedt()
+sched = cython.declare(schedt, schedt())   # compiled: a C variable, so the runtime reads its fields as C
+globals()["sched"] = sched                  # ... and the module attribute other modules import (pure: no-op)
 
 # %% ../nbs/06_proc.ipynb #c042c606
 class RuntimeThrow(RuntimeError):
@@ -182,7 +263,8 @@ class RuntimeThrow(RuntimeError):
 def throw(msg): raise RuntimeThrow(msg)
 
 
-def casgstatus(gp, oldval, newval):
+@cython.ccall
+def casgstatus(gp: G, oldval: cython.int, newval: cython.int):
     "Move `gp` from `oldval` to `newval` (proc.go casgstatus); throws if it was not in `oldval`."
     if gp.status != oldval:
         throw(f"runtime: casgstatus: goroutine {gp.goid} is {gStatusStrings[gp.status]}, "
@@ -207,13 +289,15 @@ def observe(gp, oldval, newval):
         gp.readyt = gp.pollt = 0
 
 # %% ../nbs/06_proc.ipynb #2116156d
-def runqput(pp, gp, next):
+@cython.ccall
+def runqput(pp: P, gp: G, next: cython.bint):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
     if next:
         gp, pp.runnext = pp.runnext, gp
         if gp is None: return
-    h, t = pp.runqhead, pp.runqtail
+    h: cython.long = pp.runqhead
+    t: cython.long = pp.runqtail
     if t - h < _runqSize:
         pp.runq[t % _runqSize] = gp
         pp.runqtail = t + 1
@@ -233,15 +317,16 @@ def runqputslow(pp, gp, h, t):
         sched.runqsize += len(batch)
 
 
-def runqget(pp):
+@cython.ccall
+def runqget(pp: P):
     "Take the next G from `pp`: `runnext` first (inheriting the time slice), then the ring."
-    gp = pp.runnext
+    gp: G = pp.runnext
     if gp is not None:
         pp.runnext = None
         return gp, True
-    h = pp.runqhead
+    h: cython.long = pp.runqhead
     if h == pp.runqtail: return None, False
-    i = h % _runqSize
+    i: cython.long = h % _runqSize
     gp, pp.runq[i] = pp.runq[i], None
     pp.runqhead = h + 1
     return gp, False
@@ -267,9 +352,11 @@ def globrunqget(pp, max):
     return batch[0]
 
 
-def injectglist(glist, pp):
+@cython.ccall
+def injectglist(glist, pp: Optional[P]):
     """Make every G in `glist` runnable (proc.go injectglist): onto `pp`'s local queue, or, from a
     thread without a P (sysmon), onto the global queue, waking the M if it is blocked in netpoll."""
+    gp: G
     for gp in glist:   # casgstatus, fused: the store; the check and observe() when they have work
         if gp.status != _Gwaiting or sched.observing: casgstatus(gp, _Gwaiting, _Grunnable)
         else: gp.status = _Grunnable
@@ -289,12 +376,13 @@ def globrunqputbatch(glist):
     if glist and blocked: sched.poller.netpollBreak()
 
 # %% ../nbs/06_proc.ipynb #e504c046
-def getg():
+@cython.ccall
+def getg() -> G:
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
-    mp = sched.m0
+    mp: M = sched.m0
     if mp is None:
         raise RuntimeError("gonb: the runtime is not running: call this inside gonb.run(main)")
-    gp = mp.curg
+    gp: G = mp.curg
     if gp is None or gp.glet is not getcurrent():
         raise RuntimeError("gonb: not on a goroutine: runtime calls must come from goroutines "
                            "started by gonb.run/gonb.go, on the thread that called gonb.run")
@@ -337,19 +425,20 @@ def mcall(fn):
     return sched.m0.g0.switch(fn)
 
 
+@cython.ccall
 def gopark(unlockf, lock, reason):
     "Park the running goroutine until someone `goready`s it (proc.go gopark)."
-    gp = getg()
+    gp: G = getg()
     if sched.exiting: raise GreenletExit  # run() is unwinding this goroutine: it may not sleep again
-    mp = sched.m0
+    mp: M = sched.m0
     mp.waitunlockf, mp.waitlock = unlockf, lock
     gp.waitreason = reason
     mp.g0.switch(park_m)   # mcall(park_m), fused
 
 
-def park_m(gp):
+def park_m(gp: G):
     "Runs on g0 (proc.go park_m): park `gp`, then run unlockf; a False answer resumes `gp` at once."
-    mp = sched.m0
+    mp: M = sched.m0
     if gp.status != _Grunning or sched.observing: casgstatus(gp, _Grunning, _Gwaiting)
     else: gp.status = _Gwaiting   # casgstatus, fused as above
     gp.preempt = False   # it is stopping anyway; a stale request must not fire when it next runs
@@ -361,7 +450,8 @@ def park_m(gp):
     return None
 
 
-def goready(gp):
+@cython.ccall
+def goready(gp: G):
     "Make a parked goroutine runnable, ahead of the queue (proc.go ready with next=true)."
     if gp.status != _Gwaiting or sched.observing: casgstatus(gp, _Gwaiting, _Grunnable)
     else: gp.status = _Grunnable   # casgstatus, fused as in injectglist
@@ -382,18 +472,20 @@ def gosched_m(gp):
     return None
 
 
+@cython.ccall
 def apicall():
     """Where every gonb API call starts (conn.read, accept, ...): it must come from a goroutine of the
     running runtime, else a clear error before anything is touched; and it is a preemption point."""
     if getg().preempt: checkpreempt()   # the flag, read here; checkpreempt decides and yields
 
 
+@cython.ccall
 def checkpreempt():
     """Go's stackguard0 check, made at gonb's API calls (go, sleep, conn.read, semacquire, ...): a
     goroutine that sysmon asked to stop yields here, where it holds no runtime state (chapter 03).
     Not while run() unwinds: g0 is gone by then."""
-    mp = sched.m0
-    gp = mp.curg if mp is not None else None
+    mp: M = sched.m0
+    gp: G = mp.curg if mp is not None else None
     if gp is not None and gp.preempt and not sched.exiting and canPreemptM(mp) and getcurrent() is gp.glet:
         gp.preempt = False
         mcall(gopreempt_m)
@@ -439,9 +531,16 @@ def canPreemptM(mp):
     return mp.locks == 0 and mp.p.status == _Prunning
 
 # %% ../nbs/06_proc.ipynb #2f264f2e
+@cython.cclass
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
     __slots__ = ("when", "f", "arg", "seq", "hkey", "hwhen")
+    when: object      # nanotime + any duration: unbounded, as Python ints are
+    f: object
+    arg: object
+    seq: object
+    hkey: cython.long
+    hwhen: object
 
     def __init__(self, f, arg, seq=0):
         self.when = 0
@@ -549,20 +648,23 @@ def now() -> float:
     return time.monotonic()
 
 # %% ../nbs/06_proc.ipynb #08ab928e
+@cython.cclass
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
     __slots__ = ("count", "waiters")
+    count: cython.long
+    waiters: object
 
     def __init__(self): self.count, self.waiters = 0, None   # the deque is made by the first waiter:
                                                              # every fd has three semaphores, most never used
 
 
-def semacquire(s):
+def semacquire(s: Sema):
     "Take a unit of `s`, parking with reason `semacquire` until one is released."
     semacquire1(s, False, waitReasonSemacquire)
 
 
-def semacquire1(s, lifo, reason):
+def semacquire1(s: Sema, lifo: cython.bint, reason):
     "Take a unit of `s` or park with `reason` (sema.go semacquire1); a `lifo` waiter queues at the head."
     checkpreempt()   # a preemption point, as every Go function prologue is
     if s.count > 0:
@@ -574,14 +676,14 @@ def semacquire1(s, lifo, reason):
     gopark(None, None, reason)
 
 
-def semrelease(s):
+def semrelease(s: Sema):
     "Release a unit of `s`: straight to the oldest waiter if there is one."
     checkpreempt()
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 
 
-def semrelease1(s, handoff):
+def semrelease1(s: Sema, handoff: cython.bint):
     "Release a unit of `s` (sema.go semrelease1); on a `handoff` the woken waiter runs at once, in our slice."
     woke = bool(s.waiters)
     semrelease(s)
@@ -613,7 +715,8 @@ def checkdead():
     raise Deadlock("all goroutines are asleep - deadlock!")
 
 
-def netpollAdjustWaiters(delta):
+@cython.ccall
+def netpollAdjustWaiters(delta: cython.long):
     "Account for goroutines the poller woke, once they are queued (Go 1.22; issues 60782 and 61454); only the M counts."
     sched.netpollWaiters += delta
 
@@ -641,15 +744,16 @@ def sysmonpoll_m():
     netpollAdjustWaiters(delta)
 
 
-def runFirst(glist, pp):
+def runFirst(glist: list, pp: P):
     "Of the goroutines the poller readied, the last runs now and the rest are queued (Go: gList.pop)."
-    gp = glist.pop()
+    gp: G = glist.pop()
     injectglist(glist, pp)
     casgstatus(gp, _Gwaiting, _Grunnable)
     return gp
 
 
-def findRunnable(pp):
+@cython.ccall
+def findRunnable(pp: P):
     "Find a goroutine to run (proc.go findRunnable); blocks in netpoll when there is none yet."
     while True:
         if sched.fatal is not None: raise sched.fatal   # sysmon died: Go's throw is fatal too
@@ -689,11 +793,11 @@ def findRunnable(pp):
         # Woken by a timer coming due or by netpollBreak: go round and look again.
 
 
-def schedule(mp):
+def schedule(mp: M):
     """The body of g0 (proc.go schedule + execute): find a goroutine, switch to it, and when it
     switches back run the continuation it handed over (park_m, gosched_m, goexit0)."""
-    pp = mp.p
-    gp = None
+    pp: P = mp.p
+    gp: G = None
     while not sched.exited:
         inheritTime = True
         if gp is None: gp, inheritTime = findRunnable(pp)
