@@ -120,6 +120,7 @@ def test_graceful_shutdown_loses_no_in_flight_echo(gorun, tmp_path, signum):
     assert m, line
     port = int(m.group(1))
     clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(20)]
+    for c in clients: c.sendall(b"?"); assert recv_exactly(c, 1) == b"?"   # accepted: no longer in the kernel's backlog
     msgs = [os.urandom(50_000) for _ in clients]
     for c, msg in zip(clients, msgs): c.sendall(msg[:25_000])    # in flight when the signal comes
     p.send_signal(signum)

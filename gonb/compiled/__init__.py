@@ -183,7 +183,7 @@ def describe():
 
 # %% ../../nbs/15_compiled.ipynb #5758b6a2
 DIRECTIVES = {"language_level": 3, "binding": True}
-CFLAGS = ["-O2", "-g0"]
+CFLAGS = ["-O1", "-g0"]
 
 
 def declares(source):
