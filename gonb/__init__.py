@@ -6,6 +6,8 @@
 __all__ = []
 
 # %% ../nbs/index.ipynb #e07dcec8
+from . import compiled
+compiled.install()   # first: the compiled build, if one matches this source (chapter 15)
 from .runtime import run, go, gosched, sleep, now, Deadlock, goroutines
 from .sysmon import syscall
 from .chan import Chan

@@ -200,6 +200,7 @@ def patch(f):
     """Make `f` a method of the class its `self` is annotated with, like fastcore's `@patch`. Returns
     the name's previous binding, as fastcore's does, so the function is reachable only as the method."""
     cls = f.__annotations__["self"]
+    if isinstance(cls, str): cls = f.__globals__[cls]   # compiled (chapter 15), annotations are the names as written
     f.__qualname__ = f"{cls.__name__}.{f.__name__}"
     setattr(cls, f.__name__, f)
     return f.__globals__.get(f.__name__)

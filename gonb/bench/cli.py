@@ -68,7 +68,7 @@ def main(argv=None):
     res = run_bench(plan, command=" ".join(["python -m gonb.bench"] + argv))
     (out / "latest.json").write_text(json.dumps(res, indent=1))
     print("\n" + table(res) + "\n\n" + targets_text(res))
-    print(f"\n{res['meta']['elapsed_seconds']:.0f} s; results in {out / 'latest.json'}", end="")
+    print(f"\n{res['meta']['gonb']}\n{res['meta']['elapsed_seconds']:.0f} s; results in {out / 'latest.json'}", end="")
     if not a.no_plots:
         import matplotlib
         matplotlib.use("Agg")

@@ -105,8 +105,9 @@ def machine():
         with open("/proc/cpuinfo") as f:
             model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), model)
     except OSError: pass
+    from gonb import compiled       # which mode the gonb servers run: compiled or pure Python (chapter 15)
     return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "python": platform.python_version(), "affinity": sorted(os.sched_getaffinity(0))}
+            "python": platform.python_version(), "affinity": sorted(os.sched_getaffinity(0)), "gonb": compiled.describe()}
 
 # %% ../../nbs/08a_servers.ipynb #62c1f017
 def hog():
