@@ -176,7 +176,7 @@ def profile(kind="gonb-epoll", conns=100, size=128, seconds=3.0, top=25, out=Non
     scpu, ccpu = cpus()
     out = out or os.path.join(tempfile.gettempdir(), f"gonb-bench-{kind}.prof")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if kind.startswith("gonb-"): env["GONB_NETPOLL"] = kind[len("gonb-"):]
+    gonb_env(kind, env)
     p = subprocess.Popen([sys.executable, "-m", "cProfile", "-o", out, "-m", "gonb.bench", "--serve", kind],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, preexec_fn=pinned(scpu))
     try:

@@ -103,7 +103,7 @@ def targets(res, kind="gonb-epoll"):
     return rows
 
 # %% ../../nbs/08d_report.ipynb #fc83b612
-COLORS = {"gonb-epoll": "#d62728", "gonb-poll": "#ff9896", "asyncio-streams": "#1f77b4",
+COLORS = {"gonb-epoll": "#d62728", "gonb-poll": "#ff9896", "gonb-pure": "#8c564b", "asyncio-streams": "#1f77b4",
           "asyncio-protocol": "#aec7e8", "uvloop": "#9467bd", "gevent": "#2ca02c", "trio": "#bcbd22",
           "threads": "#7f7f7f", "go": "#17becf"}
 

@@ -7,7 +7,7 @@ __all__ = ['KINDS', 'BASELINE', 'COOPERATIVE', 'BUFSIZE', 'PEERS', 'GO_SRC', 'Sc
            'record_stamps', 'summarize', 'hist_summary', 'proc_cpu', 'proc_rss', 'machine', 'hog', 'gonb_echo', 'ahog',
            'Instr', 'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams',
            'serve_asyncio_protocol', 'nodelay', 'serve_gevent', 'serve_trio', 'serve_threads', 'raise_nofile', 'serve',
-           'go_src', 'go_build', 'cpus', 'pinned', 'available', 'Server', 'echo_once']
+           'go_src', 'go_build', 'cpus', 'pinned', 'available', 'gonb_env', 'Server', 'echo_once']
 
 # %% ../../nbs/08a_servers.ipynb #8cf912c4
 import functools, importlib.util, json, os, platform, resource, select, shutil, socket
@@ -16,7 +16,7 @@ from pathlib import Path
 from ..runtime import Histogram
 
 # %% ../../nbs/08a_servers.ipynb #57f36015
-KINDS = ["gonb-epoll", "gonb-poll", "asyncio-streams", "asyncio-protocol", "uvloop", "gevent", "trio",
+KINDS = ["gonb-epoll", "gonb-poll", "gonb-pure", "asyncio-streams", "asyncio-protocol", "uvloop", "gevent", "trio",
          "threads", "go"]
 BASELINE = "asyncio-streams"       # every ratio is against this runtime, measured in the same run
 COOPERATIVE = ["asyncio-streams", "asyncio-protocol", "uvloop", "gevent", "trio"]
@@ -417,12 +417,20 @@ def available(kind, gobin=None):
     return None
 
 
+def gonb_env(kind, env):
+    """Set up `env` for a gonb server of `kind`: gonb-epoll and gonb-poll pick the poller and run the
+    compiled build when there is one (chapter 15); gonb-pure is gonb-epoll forced to pure Python."""
+    if kind == "gonb-pure": env.update(GONB_NETPOLL="epoll", GONB_PURE_PYTHON="1")
+    elif kind.startswith("gonb-"): env["GONB_NETPOLL"] = kind[len("gonb-"):]
+    return env
+
+
 class Server:
     "One echo server process of `kind`, pinned to `cpu`."
     def __init__(self, kind, with_hog=False, cpu=None, gobin=None, bufsize=BUFSIZE, timeout=30):
         self.kind = kind
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if kind.startswith("gonb-"): env["GONB_NETPOLL"] = kind[len("gonb-"):]
+        gonb_env(kind, env)
         if kind == "go": cmd = [str(Path(gobin) / "echo_server"), "-bufsize", str(bufsize)]
         else: cmd = [sys.executable, "-m", "gonb.bench", "--serve", kind, "--bufsize", str(bufsize)]
         if with_hog: cmd.append("--hog" if kind != "go" else "-hog")
