@@ -142,6 +142,7 @@ class FD:
         self.csema = Sema()              # Close waits here until the last reference destroys the fd
         self.pd = None                   # runtime pollDesc (runtimeCtx); None if not pollable
         self.gen = None                  # the gonb.run whose poller it is registered with
+        self.drained = False             # gonb's: the last read(2) left a stream socket empty (see read)
 
     def init(self):
         "Register with the network poller (FD.Init → pollDesc.init)."
@@ -244,19 +245,31 @@ def read(self: FD, p):
     else: self.readLock()
     try:
         if len(p) == 0: return 0
+        waitFirst: cython.bint = False
         if pd is not None and netpollcheckerr(pd, "r") == pollNoError:
+            # gonb's, not Go's: the last read(2) emptied the socket and no readiness came since, so this
+            # read(2) could only say EAGAIN: any byte that arrives later brings a poller event. Not once
+            # the peer has shut down or failed (pd.hup): an EOF or an error is reported once (below).
+            waitFirst = self.drained and pd.rg == pdNil and not pd.hup
             pd.rg = pdNil   # prepareRead, fused: poll_runtime_pollReset's store once netpollcheckerr passes
         else: self.prepare("r")
         if self.isStream and len(p) > maxRW: p = memoryview(p)[:maxRW]
         while True:
+            if waitFirst:
+                waitFirst = False
+                self.wait("r")
             try:
                 n = self.file.readinto(p)   # None: EAGAIN
             except OSError as e:
+                self.drained = False   # an error, as EOF, brings no new event: read(2) again next time
                 raise NewSyscallError("read", e.errno) from None
             if n is None:
                 self.wait("r")
                 continue
-            if n == 0 and self.isStream: raise EOF()
+            if n == 0 and self.isStream:
+                self.drained = False
+                raise EOF()
+            self.drained = self.isStream and n < len(p)   # a short stream read takes all the socket had
             return n
     finally:
         old = mu.state   # readUnlock, fused: fdMutex.rwunlock(true) when no reader waits and it is open

@@ -59,6 +59,7 @@ class Poller(Protocol):
 # %% ../nbs/05_netpoll_epoll.ipynb #cd0e7b77
 _EPOLL_R = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EPOLL_W = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+_EPOLL_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR   # gonb's pd.hup (chapter 04)
 netpollEventBuffer = 128   # events per epoll_wait, as Go's `var events [128]syscall.EpollEvent`
 
 
@@ -146,6 +147,7 @@ class EpollPoller:
             pd, seq = tag
             if pd.fdseq != seq: continue        # stale: the descriptor was freed and reused
             pd.everr = ev == select.EPOLLERR    # an error *alone*; an RST also brings IN/OUT/HUP
+            if ev & _EPOLL_HUP: pd.hup = True   # sticky: end of stream and errors are not signalled twice
             delta += netpollready(toRun, pd, mode)
         return toRun, delta
 

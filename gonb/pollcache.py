@@ -28,13 +28,14 @@ pollErrNotPollable = 3  # general error polling descriptor (an event error, EPOL
 @cython.cclass
 class pollDesc:
     "The runtime's half of a network fd (netpoll.go `pollDesc`)."
-    __slots__ = ("link", "fd", "fdseq", "closing", "everr", "rg", "wg",
+    __slots__ = ("link", "fd", "fdseq", "closing", "everr", "hup", "rg", "wg",
                  "rseq", "rt", "rrun", "rd", "wseq", "wt", "wrun", "wd")
     link: object
     fd: cython.int
     fdseq: cython.long
     closing: cython.bint
     everr: cython.bint
+    hup: cython.bint
     rg: object       # an int state or a G: Go's atomic.Uintptr holds either
     wg: object
     rseq: cython.long
@@ -52,6 +53,7 @@ class pollDesc:
         self.fdseq = 0        # bumped on free: an event tagged with an older value is stale (issue 59545)
         self.closing = False  # set by pollUnblock; every wait then fails with pollErrClosing
         self.everr = False    # Go's pollEventErr bit: the poller saw EPOLLERR alone; reads fail with pollErrNotPollable
+        self.hup = False      # gonb's: epoll has reported the peer's shutdown, a hang-up or an error (chapter 04)
         self.rg = pdNil       # pdNil, pdReady, pdWait, or the G parked waiting to read
         self.wg = pdNil       # same for writes
         self.rseq = 0         # protects from stale read timers: bumped on reuse and deadline reset
@@ -136,6 +138,7 @@ def poll_runtime_pollOpen(fd):
     pd.fd = fd
     pd.closing = False
     pd.everr = False
+    pd.hup = False
     pd.rseq += 1
     pd.rg = pdNil
     pd.rd = 0
