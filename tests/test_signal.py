@@ -25,8 +25,10 @@ def start(tmp_path, src=None, script=None, args=()):
     if src is not None:
         script = tmp_path / "program.py"
         script.write_text(textwrap.dedent(src))
+    # SIGINT at its default in the child, as for a program started in a terminal's foreground: a runner
+    # started in the background (nohup, `make test &`) ignores SIGINT, and a child inherits that
     p = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, cwd=ROOT)
+                         text=True, cwd=ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return p, p.stdout.readline().strip()
 
 
