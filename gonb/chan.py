@@ -93,7 +93,7 @@ class waitq:
 # %% ../nbs/09_chan.ipynb #073e852a
 class Chan(Generic[_T]):
     "A Go channel (chan.go `hchan`): `Chan()` is unbuffered, `Chan(n)` buffers n values."
-    __slots__ = ("qcount", "dataqsiz", "buf", "sendx", "recvx", "recvq", "sendq", "closed")
+    __slots__ = ("qcount", "dataqsiz", "buf", "sendx", "recvx", "recvq", "sendq", "closed", "timer")
 
     def __init__(self, n: int = 0):   # makechan
         if type(n) is not int:
@@ -106,6 +106,7 @@ class Chan(Generic[_T]):
         self.recvq = waitq()       # parked receivers
         self.sendq = waitq()       # parked senders
         self.closed = False
+        self.timer = None          # the Timer or Ticker whose channel this is (chapter 12), else None
 
     def send(self, v: _T) -> None:
         "`ch <- v`: park until a receiver or the buffer takes `v`; panics if the channel is closed."
@@ -235,6 +236,7 @@ def selectnbsend(c, ep):
 # %% ../nbs/09_chan.ipynb #4f6be138
 def chanrecv(c, block):
     "Receive from `c` (chan.go chanrecv): (selected, value, received)."
+    if c.timer is not None: c.timer.maybeRunChan()   # a timer channel's due value is sent now (Go 1.23)
     if not block and not c.closed and empty(c): return False, None, False
     if c.closed:
         if c.qcount == 0: return True, None, False
@@ -245,13 +247,24 @@ def chanrecv(c, block):
     if not block: return False, None, False
     mysg = sudog(getg(), None, c)
     c.recvq.enqueue(mysg)
-    chanpark(c.recvq, mysg, waitReasonChanReceive)
+    if c.timer is None: chanpark(c.recvq, mysg, waitReasonChanReceive)
+    else:
+        c.timer.blockTimerChan()         # someone waits on the timer's channel: on the heap with it
+        try: chanpark(c.recvq, mysg, waitReasonChanReceive)
+        finally: c.timer.unblockTimerChan()
     return True, mysg.elem, mysg.success
 
 
 def selectnbrecv(c):
     "`select { case v, ok := <-c: ...; default: ... }` as the compiler writes it: (selected, v, ok)."
     return chanrecv(c, False)
+
+# %% ../nbs/09_chan.ipynb #a09tc002
+def timerchandrain(c):
+    "Drop the value waiting in a timer channel's slot, without running its timer; whether there was one (chan.go timerchandrain)."
+    if c.qcount == 0: return False
+    chanbufget(c)
+    return True
 
 # %% ../nbs/09_chan.ipynb #cbb71853
 def closechan(c):

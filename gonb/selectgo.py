@@ -80,7 +80,10 @@ def selectgo(scases, block):
     for casi in locked:                                  # pass 2: wait on all of them
         c, elem, is_send = scases[casi]
         sg = sudog(gp, elem, c, sel)
-        (c.sendq if is_send else c.recvq).enqueue(sg)
+        if is_send: c.sendq.enqueue(sg)
+        else:
+            c.recvq.enqueue(sg)
+            if c.timer is not None: c.timer.blockTimerChan()   # Go 1.23: a waited-on timer is on the heap
         sgs.append(sg)
     try:
         gopark(None, None, waitReasonSelect)
@@ -97,13 +100,14 @@ def selectgo(scases, block):
 
 
 def selunqueue(scases, locked, sgs, won):
-    "Pass 3: take every sudog but `won` (already dequeued by its waker) off its queue; won's case."
+    "Pass 3: take every sudog but `won` (already dequeued by its waker) off its queue, and tell timer channels; won's case."
     casi = -1
     for i, sg in zip(locked, sgs):
+        c, _, is_send = scases[i]
+        if not is_send and c.timer is not None: c.timer.unblockTimerChan()
         if sg is won:
             casi = i
             continue
-        c, _, is_send = scases[i]
         (c.sendq if is_send else c.recvq).dequeueSudoG(sg)
     return casi
 
