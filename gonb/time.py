@@ -45,7 +45,7 @@ def when(seconds):
 # %% ../nbs/12_time.ipynb #a12tt001
 class timeTimer:
     "What Timer and Ticker share (runtime/time.go timeTimer): the program's timer and its heap entry `r`."
-    __slots__ = ("C", "when", "period", "f", "arg", "blocked", "r", "gen")
+    __slots__ = ("C", "isChan", "when", "period", "f", "arg", "blocked", "r", "gen")
 
     def maybeRunChan(self):
         "A receive on C: if the timer is due and off the heap (nobody was waiting), run it now (timer.maybeRunChan)."
@@ -64,7 +64,8 @@ class timeTimer:
         if self.blocked == 0 and heaped(self): stoptimer(self.r)
 
     def __repr__(self):
-        kind = "func " if self.C is None else ""
+        if not initialized(self): return f"<{type(self).__name__} uninitialized>"
+        kind = "" if self.isChan else "func "
         state = f"due in {(self.when - nanotime()) / 1e9:.3f} s" if self.when else "stopped or fired"
         return f"<{type(self).__name__} {kind}{state}{', on the heap' if heaped(self) else ''}>"
 
@@ -72,11 +73,16 @@ class timeTimer:
 def newTimer(t, when, period, f, arg, c):
     "Set up `t` with its function and channel, and arm it (runtime/time.go newTimer, Go 1.23)."
     apicall()
-    t.C, t.f, t.arg = c, f, arg
+    t.C, t.isChan, t.f, t.arg = c, c is not None, f, arg
     t.when, t.period, t.blocked = 0, 0, 0
     t.gen, t.r = sched.generation, timer(runTimer, t)
     if c is not None: c.timer = t        # the receive path finds the timer through its channel
     modify(t, when, period)
+
+
+def initialized(t):
+    "Was `t` made by Timer, Ticker or after_func? (Go: a zero Timer, or a Ticker built by hand, was not.)"
+    return hasattr(t, "r")
 
 
 def heaped(t):
@@ -86,7 +92,7 @@ def heaped(t):
 
 def needsAdd(t):
     "Armed, not on the heap, and a function timer or a channel timer someone waits on (timer.needsAdd)."
-    return t.when > 0 and not heaped(t) and (t.C is None or t.blocked > 0)
+    return t.when > 0 and not heaped(t) and (not t.isChan or t.blocked > 0)
 
 
 def maybeAdd(t):
@@ -101,7 +107,7 @@ def modify(t, when, period):
     pending = t.when > 0
     t.when, t.period = when, period
     if heaped(t): resettimer(t.r, when)                       # on the heap: it moves
-    if t.C is not None and timerchandrain(t.C): pending = True   # no stale value after Reset
+    if t.isChan and timerchandrain(t.C): pending = True   # no stale value after Reset
     maybeAdd(t)
     return pending
 
@@ -111,7 +117,7 @@ def stopTimer(t):
     pending = t.when > 0
     t.when = 0
     if heaped(t): stoptimer(t.r)
-    if t.C is not None and timerchandrain(t.C): pending = True   # no stale value after Stop
+    if t.isChan and timerchandrain(t.C): pending = True   # no stale value after Stop
     return pending
 
 
@@ -138,10 +144,12 @@ class Timer(timeTimer):
 
     def stop(self) -> bool:
         "Prevent the timer from firing; True if that stopped a delivery (Timer.Stop, Go 1.23)."
+        if not initialized(self): raise RuntimeError("time: Stop called on uninitialized Timer")
         return stopTimer(self)
 
     def reset(self, seconds: float) -> bool:
         "Fire `seconds` from now instead; returns what `stop` would have (Timer.Reset, Go 1.23)."
+        if not initialized(self): raise RuntimeError("time: Reset called on uninitialized Timer")
         w = when(seconds)
         apicall()
         return modify(self, w, 0)
@@ -171,10 +179,11 @@ class Ticker(timeTimer):
 
     def stop(self) -> None:
         "Stop ticking; a tick not yet received is dropped (Ticker.Stop; Go 1.23 drains the channel)."
-        stopTimer(self)
+        if initialized(self): stopTimer(self)   # Go 1.23: a Ticker built by hand stops quietly
 
     def reset(self, seconds: float) -> None:
         "Tick every `seconds` from now on (Ticker.Reset)."
+        if not initialized(self): raise RuntimeError("time: Reset called on uninitialized Ticker")
         period = tickerPeriod(seconds, "Ticker.Reset")
         apicall()
         modify(self, nanotime() + period, period)
