@@ -213,8 +213,9 @@ def with_timeout_cause(parent: Context, seconds: float, cause: "BaseException | 
 def stringify(v):
     "How Go 1.23's valueCtx.String shows a key or value: a str as is, a Stringer by str(), else its type's name."
     if isinstance(v, str): return v
-    if type(v).__str__ is not object.__str__: return str(v)
-    return type(v).__name__
+    t = type(v)
+    if t.__str__ is not object.__str__: return str(v)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"   # Go: pkg.Type
 
 
 class valueCtx(Context):
