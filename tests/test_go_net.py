@@ -93,24 +93,37 @@ def test_TestReadTimeout(gorun):
     gorun(main)
 
 
-def test_TestReadTimeoutMustNotReturn(gorun):
-    "timeout_test.go TestReadTimeoutMustNotReturn: a past write deadline and a cleared read deadline; Close ends the read, not as a timeout."
+def read1(c):
+    c.read(bytearray(1))
+
+
+def writeForever(c):
+    b = bytes(1024)
+    while True: c.write(b)
+
+
+@pytest.mark.parametrize("op", ["read", "write"], ids=["TestReadTimeoutMustNotReturn", "TestWriteTimeoutMustNotReturn"])
+def test_TestTimeoutMustNotReturn(gorun, op):
+    """timeout_test.go TestReadTimeoutMustNotReturn, TestWriteTimeoutMustNotReturn: past deadlines for the
+    other direction and a cleared one for ours; only Close ends the call, and not as a timeout."""
     @gomain
     def main():
         ln = track(net.listen("tcp", "127.0.0.1:0"))
         c = net.dial("tcp", str(ln.addr()))
+        other, ours, call = ((c.set_write_deadline, c.set_read_deadline, read1) if op == "read" else
+                             (c.set_read_deadline, c.set_write_deadline, writeForever))
         maxch, ch = Chan(), Chan()
         def g():
             c.set_deadline(gonb.now() - 5)
-            c.set_write_deadline(gonb.now() - 5)
-            c.set_read_deadline(noDeadline)
+            other(gonb.now() - 5)
+            ours(noDeadline)
             maxch.send(gonb.Timer(0.1))
-            try: c.read(bytearray(1))
+            try: call(c)
             except (OSError, gonb.EOF) as e: ch.send(e)
         gonb.go(g)
         mx = maxch.recv()
         i, err, _ = select(ch, mx.C)
-        assert i == 1, f"expected Read to not return, but it returned with {err}"
+        assert i == 1, f"expected {op} to not return, but it returned with {err}"
         c.close()
         err = ch.recv()
         assert isinstance(err, net.OpError) and not err.timeout() and not isinstance(err, TimeoutError), err
@@ -134,34 +147,6 @@ def test_TestWriteTimeout(gorun):
                         break
                     assert not xerr, f"#{i}/{j}: write succeeded past the deadline"
                     gonb.sleep(timeout / 3)
-    gorun(main)
-
-
-def test_TestWriteTimeoutMustNotReturn(gorun):
-    "timeout_test.go TestWriteTimeoutMustNotReturn: a blocked write with no deadline ends with Close, not as a timeout."
-    @gomain
-    def main():
-        ln = track(net.listen("tcp", "127.0.0.1:0"))
-        c = net.dial("tcp", str(ln.addr()))
-        maxch, ch = Chan(), Chan()
-        def g():
-            c.set_deadline(gonb.now() - 5)
-            c.set_read_deadline(gonb.now() - 5)
-            c.set_write_deadline(noDeadline)
-            maxch.send(gonb.Timer(0.1))
-            b = bytes(1024)
-            while True:
-                try: c.write(b)
-                except OSError as e:
-                    ch.send(e)
-                    break
-        gonb.go(g)
-        mx = maxch.recv()
-        i, err, _ = select(ch, mx.C)
-        assert i == 1, f"expected Write to not return, but it returned with {err}"
-        c.close()
-        err = ch.recv()
-        assert isinstance(err, net.OpError) and not err.timeout() and not isinstance(err, TimeoutError), err
     gorun(main)
 
 
