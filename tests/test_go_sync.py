@@ -441,3 +441,38 @@ def test_TestCondSignalStealing():
 def test_TestCondCopy():
     "sync/cond_test.go TestCondCopy."
     pytest.skip("gonb cannot express it: a Python object is never copied by value, so a Cond cannot be copied (no copyChecker)")
+
+
+def test_TestSemaHandoff():
+    """runtime/sema_test.go TestSemaHandoff (iter = 1000; Go: 10000): a handoff release yields the P to the
+    first waiter, which runs before the releaser's next statement in at least 2/3 of the rounds."""
+    from gonb.runtime import semrelease1
+
+    def testSemaHandoff():
+        sema, res, done = Sema(), [0], Chan()
+        wg = WaitGroup()
+        wg.add(1)
+        def busy():                          # Go keeps the other Ps busy; gonb has one P, kept busy the same way
+            try:
+                while select(done, default=True)[0] == -1: gonb.gosched()
+            finally: wg.done()
+        gonb.go(busy)
+        wg.add(1)
+        def waiter():
+            try:
+                semacquire(sema)
+                if res[0] == 0: res[0] = 1
+                semrelease1(sema, True)
+                done.close()
+            finally: wg.done()
+        gonb.go(waiter)
+        while not sema.waiters: gonb.gosched()   # wait for the goroutine to block in semacquire
+        semrelease1(sema, True)              # the crux: the waiter's CAS must come first
+        if res[0] == 0: res[0] = 2
+        wg.wait()
+        return res[0] == 1
+
+    def main():
+        ok = sum(testSemaHandoff() for _ in range(1000))
+        assert ok >= 1000 * 2 // 3, f"direct handoff < 2/3: {ok} 1000"
+    run(main)
