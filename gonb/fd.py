@@ -8,6 +8,7 @@ __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask'
 
 # %% ../nbs/04_read_write.ipynb #099b9413
 import errno as _errno, io, socket
+from typing import Optional
 from . import runtime
 from .runtime import Sema, semacquire, semrelease, throw
 from .pollcache import (pollDesc, poll_runtime_pollServerInit, poll_runtime_pollOpen, poll_runtime_pollClose,
@@ -121,21 +122,25 @@ def convertErr(res, isFile):
 class FD:
     """internal/poll.FD: a socket with a runtime poll descriptor. Methods raise Go's errors
     (unwrapped: chapter 00 wraps them in net.OpError)."""
+    sock: socket.socket       # the Python socket, non-blocking; owns the OS fd
+    Sysfd: int
+    file: io.FileIO           # read(2) and write(2) on Sysfd (see below)
+    net: str
+    isStream: bool
+    isFile: bool
+    fdmu: fdMutex
+    csema: Sema               # Close waits here until the last reference destroys the fd
+    pd: Optional[pollDesc]    # runtime pollDesc (runtimeCtx); None if not pollable
+    gen: Optional[int]        # the gonb.run whose poller it is registered with
+    drained: bool             # gonb's: the last read(2) took all a stream socket had (knownEmpty)
+    __slots__ = tuple(__annotations__)
 
     def __init__(self, sock, net, isStream=True):
-        self.sock = sock                 # the Python socket, non-blocking; owns the OS fd
-        self.Sysfd = sock.fileno()
-        # read(2) and write(2) on that fd, as Go's syscall.Read/Write: FileIO retries EINTR itself and
-        # answers EAGAIN with None, where socket.recv_into/send raise BlockingIOError (~0.3 µs more)
+        self.sock, self.Sysfd, self.net, self.isStream, self.isFile = sock, sock.fileno(), net, isStream, False
+        # read(2) and write(2) as Go's syscall.Read/Write: FileIO retries EINTR itself and answers
+        # EAGAIN with None, where socket.recv_into/send raise BlockingIOError (~0.3 µs more)
         self.file = io.FileIO(self.Sysfd, "r+", closefd=False)
-        self.net = net
-        self.isStream = isStream
-        self.isFile = False
-        self.fdmu = fdMutex()
-        self.csema = Sema()              # Close waits here until the last reference destroys the fd
-        self.pd = None                   # runtime pollDesc (runtimeCtx); None if not pollable
-        self.gen = None                  # the gonb.run whose poller it is registered with
-        self.drained = False             # gonb's: the last read(2) took all a stream socket had (knownEmpty)
+        self.fdmu, self.csema, self.pd, self.gen, self.drained = fdMutex(), Sema(), None, None, False
 
     def init(self):
         "Register with the network poller (FD.Init → pollDesc.init)."

@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['PACKAGE', 'COMPILED_MODULES', 'PKG_DIR', 'BUILD_ROOT', 'EXT_SUFFIX', 'DECLARATIONS', 'C_SCALARS', 'active',
            'DIRECTIVES', 'CFLAGS', 'source_path', 'read_sources', 'buildid', 'build_dir', 'so_path', 'complete',
-           'ConventionError', 'module_names', 'cclasses', 'find', 'fields_of', 'signature', 'locals_decl', 'public_api',
-           'check_public', 'derive', 'CompiledFinder', 'flag', 'install', 'describe', 'declares', 'toolchain_missing',
-           'stage_sources', 'compile_all', 'build', 'main']
+           'ConventionError', 'module_names', 'cclasses', 'named_types', 'cfunctions', 'find', 'fields_of', 'signature',
+           'locals_decl', 'public_api', 'check_public', 'derive', 'CompiledFinder', 'flag', 'install', 'describe',
+           'declares', 'toolchain_missing', 'stage_sources', 'compile_all', 'build', 'main']
 
 # %% ../../nbs/15_compiled.ipynb #4d7c6d35
 import argparse, ast, hashlib, importlib.abc, importlib.machinery, importlib.util, os, shutil, sys, sysconfig, tempfile
@@ -64,10 +64,12 @@ DECLARATIONS = {
     # module: {name: declaration}. A name is
     #  * a module-level variable: its C type (a C scalar, or an extension type);
     #  * a class: "class", an extension type whose fields (its annotations) are `object`;
+    #  * a class whose fields link to extension types: {field: that type}, the other fields `object`;
     #  * a function, or a method as "Class.method": (kind, {parameter or local: C type}). Kind "cpdef"
     #    or "cpdef inline" makes it a C function that Python can call too (called as C within its
     #    module; a method makes its class final); "def" keeps it a Python function, looked up through
-    #    the module at every call (a seam tests may replace), with its parameters and locals typed.
+    #    the module at every call (a seam tests may replace), with its parameters and locals typed;
+    #  * "cimport": the functions, imported from siblings, that the module calls as C (a cpdef there).
     "runtime": {
         **{name: "int" for name in ("_Gidle", "_Grunnable", "_Grunning", "_Gsyscall", "_Gwaiting", "_Gdead",
                                           "_runqSize", "_Pidle", "_Prunning", "_Psyscall")},
@@ -92,14 +94,14 @@ DECLARATIONS = {
         "findRunnable": ("cpdef", {"pp": "P", "gp": "G"}),
         "schedule":     ("cpdef", {"mp": "M", "pp": "P", "gp": "G"}),
     },
-    "pollcache": {"pollDesc": "class"},
+    "pollcache": {"pollDesc": "class", "poll_runtime_runGeneration": ("cpdef", {})},
     "netpoll": {   # defs, called through the module: tests/test_statemachine.py wraps them in place
         "netpollcheckerr":        ("def", {"pd": "pollDesc"}),
         "netpollblock":           ("def", {"pd": "pollDesc"}),
         "netpollunblock":         ("def", {"pd": "pollDesc", "ioready": "bint"}),
         "netpollready":           ("def", {"pd": "pollDesc"}),
-        "poll_runtime_pollWait":  ("def", {"pd": "pollDesc"}),
-        "poll_runtime_pollReset": ("def", {"pd": "pollDesc"}),
+        "poll_runtime_pollWait":  ("cpdef", {"pd": "pollDesc"}),    # C for chapter 04; what it calls stays a seam
+        "poll_runtime_pollReset": ("cpdef", {"pd": "pollDesc"}),
     },
     "netpoll_epoll": {
         "netpoll_waitms": ("cpdef", {}),
@@ -116,7 +118,12 @@ DECLARATIONS = {
         **{f"fdMutex.{m}": ("cpdef inline", {"read": "bint", "old": "long long", "new": "long long", "bit": "long long",
                                              "wait": "long long", "mask": "long long", "sema": "Sema"})
            for m in ("rwlock", "rwunlock")},
-        "knownEmpty": ("def", {"pd": "pollDesc"}),
+        "FD": {"fdmu": "fdMutex", "csema": "Sema", "pd": "pollDesc"},   # fields that link to extension types
+        **{f"FD.{m}": ("cpdef inline", {}) for m in ("stale", "check_run", "prepare", "wait", "incref", "decref",
+                                                     "readLock", "readUnlock", "writeLock", "writeUnlock")},
+        **{m: ("def", {"self": "FD"}) for m in ("read", "readinto", "write")},   # @patch: FD's, defined outside its body
+        "knownEmpty": ("def", {"self": "FD", "pd": "pollDesc"}),
+        "cimport": ("poll_runtime_pollReset", "poll_runtime_pollWait", "poll_runtime_runGeneration"),
     },
 }
 C_SCALARS = {"bint": "cython.bint", "int": "cython.int", "long": "cython.long", "long long": "cython.longlong",
@@ -141,6 +148,19 @@ def module_names(tree):
 def cclasses(table):
     "The extension types one module's table declares, in table order."
     return [name for name, decl in table.items() if decl == "class" or isinstance(decl, dict)]
+
+
+def named_types(table):
+    "Every type one module's declarations name (of a variable, a field, a parameter or a local)."
+    for decl in table.values():
+        if isinstance(decl, str): yield decl
+        elif isinstance(decl, dict): yield from decl.values()
+        elif isinstance(decl[1], dict): yield from decl[1].values()
+
+
+def cfunctions(table):
+    "The functions one module's table makes C functions (a sibling may cimport them)."
+    return [name for name, decl in table.items() if isinstance(decl, tuple) and decl[0] != "def" and "." not in name]
 
 
 def find(tree, name, where):
@@ -206,15 +226,27 @@ def derive(source, table, tables, modname="<source>", public=()):
     tree, lines = ast.parse(source), source.splitlines()
     where, pxd, edits = modname, [], []    # edits: (line, col, text to insert) or (line, None, new line)
     types = set(cclasses(table))
-    # cimports: every extension type the module imports from a sibling, as today
+    # cimports: the extension types of siblings that this module's declarations name
+    used = set(named_types(table))
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module in tables:
             theirs = set(cclasses(tables[node.module]))
             for alias in node.names:
-                if alias.name in theirs:
+                if alias.name in theirs and (alias.asname or alias.name) in used:
                     pxd.append(f"from {PACKAGE}.{node.module} cimport {alias.name}" + (f" as {alias.asname}" if alias.asname else ""))
                     types.add(alias.asname or alias.name)
+    wanted = set(table.get("cimport", ()))
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module in tables:
+            for alias in node.names:
+                if alias.name in wanted:
+                    if alias.name not in cfunctions(tables[node.module]) or alias.asname:
+                        raise ConventionError(f"{where}: cimport {alias.name}: not a C function of {node.module}")
+                    pxd.append(f"from {PACKAGE}.{node.module} cimport {alias.name}")
+                    wanted.discard(alias.name)
+    if wanted: raise ConventionError(f"{where}: cimport {', '.join(sorted(wanted))}: not imported from a sibling")
     for name, decl in table.items():
+        if name == "cimport": continue
         node = find(tree, name, where)
         if isinstance(decl, str) and decl != "class":           # a C constant or variable
             ctype = decl
@@ -229,6 +261,8 @@ def derive(source, table, tables, modname="<source>", public=()):
                 raise ConventionError(f"{where}: {name}: an extension type is a class deriving from object")
             fields, slots = fields_of(node, where)
             ftypes = decl if isinstance(decl, dict) else {}
+            if set(ftypes) - set(fields) or set(ftypes.values()) - types:
+                raise ConventionError(f"{where}, class {name}: a field's type is an extension type, given for one of its fields")
             methods = {k.partition(".")[2]: v for k, v in table.items() if k.startswith(name + ".") and v[0] != "def"}
             pxd += [""] + (["@cython.final"] if methods else []) + [f"cdef class {name}:"]
             pxd += [f"    cdef public {ftypes.get(f, 'object')} {f}" for f in fields]
@@ -306,7 +340,7 @@ def describe():
 
 # %% ../../nbs/15_compiled.ipynb #5758b6a2
 DIRECTIVES = {"language_level": 3, "binding": True}
-CFLAGS = ["-O1", "-g0"]
+CFLAGS = ["-O1", "-g0", "-DCYTHON_USE_TYPE_SPECS=1"]
 
 
 def declares(source):
