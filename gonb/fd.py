@@ -160,8 +160,8 @@ class FD:
     def prepare(self, mode):
         "Check for close/deadline and forget stale readiness before an operation (pollDesc.prepare)."
         if self.pd is None: return
-        err = convertErr(poll_runtime_pollReset(self.pd, mode), self.isFile)
-        if err is not None: raise err
+        res = poll_runtime_pollReset(self.pd, mode)
+        if res != pollNoError: raise convertErr(res, self.isFile)
 
     def wait(self, mode):
         "Park until the poller reports `mode` ready (pollDesc.wait); raises on close or deadline."

@@ -340,7 +340,7 @@ def describe():
 
 # %% ../../nbs/15_compiled.ipynb #5758b6a2
 DIRECTIVES = {"language_level": 3, "binding": True}
-CFLAGS = ["-O1", "-g0", "-DCYTHON_USE_TYPE_SPECS=1"]
+CFLAGS = ["-O2", "-g0", "-DCYTHON_USE_TYPE_SPECS=1"]
 
 
 def declares(source):
