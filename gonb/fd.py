@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask', 'mutexRWait', 'mutexRMask', 'mutexWWait',
-           'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'FD']
+           'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'errStaleRun',
+           'FD']
 
 # %% ../nbs/04_read_write.ipynb #099b9413
 import errno as _errno, io, socket
@@ -119,6 +120,11 @@ def convertErr(res, isFile):
     throw(f"unreachable: {res}")
 
 
+def errStaleRun():
+    "gonb's error for a call on an fd registered by a gonb.run that has ended (`FD.stale`)."
+    return RuntimeError("gonb: this connection belongs to a gonb.run that has ended; it can only be closed")
+
+
 class FD:
     """internal/poll.FD: a socket with a runtime poll descriptor. Methods raise Go's errors
     (unwrapped: chapter 00 wraps them in net.OpError)."""
@@ -153,10 +159,6 @@ class FD:
         "Registered by a gonb.run that has ended: its poller, and every waiter, are gone."
         return self.gen is not None and self.gen != poll_runtime_runGeneration()
 
-    def check_run(self):
-        if self.stale():
-            raise RuntimeError("gonb: this connection belongs to a gonb.run that has ended; it can only be closed")
-
     def prepare(self, mode):
         "Check for close/deadline and forget stale readiness before an operation (pollDesc.prepare)."
         if self.pd is None: return
@@ -174,21 +176,21 @@ class FD:
     # References and locks around every call (fd_mutex.go): an error once the fd is closed, and
     # whoever drops the last reference of a closed fd destroys it.
     def incref(self):
-        self.check_run()
+        if self.stale(): raise errStaleRun()
         if not self.fdmu.incref(): raise errClosing(self.isFile)
 
     def decref(self):
         if self.fdmu.decref(): self.destroy()
 
     def readLock(self):
-        self.check_run()
+        if self.stale(): raise errStaleRun()
         if not self.fdmu.rwlock(True): raise errClosing(self.isFile)
 
     def readUnlock(self):
         if self.fdmu.rwunlock(True): self.destroy()
 
     def writeLock(self):
-        self.check_run()
+        if self.stale(): raise errStaleRun()
         if not self.fdmu.rwlock(False): raise errClosing(self.isFile)
 
     def writeUnlock(self):

@@ -119,7 +119,7 @@ DECLARATIONS = {
                                              "wait": "long long", "mask": "long long", "sema": "Sema"})
            for m in ("rwlock", "rwunlock")},
         "FD": {"fdmu": "fdMutex", "csema": "Sema", "pd": "pollDesc"},   # fields that link to extension types
-        **{f"FD.{m}": ("cpdef inline", {}) for m in ("stale", "check_run", "prepare", "wait", "incref", "decref",
+        **{f"FD.{m}": ("cpdef inline", {}) for m in ("stale", "prepare", "wait", "incref", "decref",
                                                      "readLock", "readUnlock", "writeLock", "writeUnlock")},
         **{m: ("def", {"self": "FD"}) for m in ("read", "readinto", "write")},   # @patch: FD's, defined outside its body
         "knownEmpty": ("def", {"self": "FD", "pd": "pollDesc"}),
