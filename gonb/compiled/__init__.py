@@ -153,6 +153,7 @@ def derive_pxd(source, cclasses_of, modname="<source>"):
 def stand_in():
     "gonb's no-op `cython` for pure Python without Cython: the pure-mode names gonb's sources use, doing what Cython's shadow module does."
     m = types.ModuleType("cython", "gonb's stand-in for Cython's shadow module (gonb.compiled.stand_in): Cython is not installed")
+    m.__spec__ = importlib.machinery.ModuleSpec("cython", None, origin="gonb.compiled.stand_in")   # find_spec needs one
     m.compiled = False
     m.cclass = m.ccall = lambda f: f
     m.declare = lambda type=None, value=None: value
@@ -194,19 +195,18 @@ def install():
     """Serve the compiled modules if the build for this source is complete (unless GONB_PURE_PYTHON=1);
     with GONB_REQUIRE_COMPILED=1, fail when it is not. Without Cython, `import cython` gets the stand-in. Idempotent."""
     global active, loaded, held
-    if importlib.util.find_spec("cython") is None: sys.modules.setdefault("cython", stand_in())
     if flag("GONB_PURE_PYTHON"):
         if flag("GONB_REQUIRE_COMPILED"): raise ImportError("gonb: GONB_PURE_PYTHON=1 and GONB_REQUIRE_COMPILED=1 contradict each other")
-        return
-    if active: return
-    bid = buildid()
-    held = hold(bid)
-    if held:
-        sys.meta_path.insert(0, CompiledFinder(bid))
-        active, loaded = True, bid
-    elif flag("GONB_REQUIRE_COMPILED"):
-        raise ImportError(f"gonb: GONB_REQUIRE_COMPILED=1, but there is no compiled build of this source (build id {bid} "
-                          f"in {BUILD_ROOT}): {advice()}")
+    elif not active:
+        bid = buildid()
+        held = hold(bid)
+        if held:
+            sys.meta_path.insert(0, CompiledFinder(bid))
+            active, loaded = True, bid
+        elif flag("GONB_REQUIRE_COMPILED"):
+            raise ImportError(f"gonb: GONB_REQUIRE_COMPILED=1, but there is no compiled build of this source (build id {bid} "
+                              f"in {BUILD_ROOT}): {advice()}")
+    if not active and importlib.util.find_spec("cython") is None: sys.modules["cython"] = stand_in()   # pure Python only
 
 
 def pip_dist():
