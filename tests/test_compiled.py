@@ -252,6 +252,17 @@ def test_a_failed_wheel_build_records_why_and_describe_reports_it(fake_build, mo
     assert not compiled.complete(bid) and f"gonb: pure Python (this package was built without it: {why}); " in compiled.describe()
 
 
+def test_a_failed_build_says_why_in_one_short_line(fake_build, monkeypatch, capsys):
+    "A compiler's error names its whole command line: the line keeps its start (the compiler) and its end (the status)."
+    command = ["/bin/false", *[f"-I/include/{i}" for i in range(40)], "-c", "runtime.c"]
+    def failing(tmp, sources, jobs=2): raise RuntimeError(f"Command {command!r} returned non-zero exit status 1.")
+    monkeypatch.setattr(compiled, "compile_all", failing)
+    compiled.build_into(fake_build)
+    line, = capsys.readouterr().out.splitlines()
+    assert line.startswith("gonb.compiled: the build failed (RuntimeError: Command ['/bin/false', '-I/include/0'")
+    assert line.endswith("'-c', 'runtime.c'] returned non-zero exit status 1.): gonb installs as pure Python") and len(line) < 250
+
+
 def test_a_wheel_build_is_whole_in_the_package_being_built(fake_build, capsys):
     assert compiled.build_into(fake_build) == fake_build / compiled.buildid()
     assert compiled.complete(compiled.buildid(), fake_build) and "built" in capsys.readouterr().out

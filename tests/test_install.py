@@ -109,8 +109,9 @@ def test_a_wheel_built_with_a_c_compiler_runs_compiled_and_uninstalls_whole(tool
 
 def test_without_a_c_compiler_the_wheel_installs_pure_python_and_says_why(sdist, tmp_path):
     whl, said = wheel(sdist, tmp_path / "wheel", CC="/bin/false")
-    why = "the build failed (CompileError: command '/bin/false' failed with exit code 1)"
-    assert said == [f"gonb.compiled: {why}: gonb installs as pure Python"]
+    assert len(said) == 1 and said[0].endswith(": gonb installs as pure Python"), said
+    why = said[0].removeprefix("gonb.compiled: ").removesuffix(": gonb installs as pure Python")
+    assert why.startswith("the build failed (CompileError: ") and "/bin/false" in why and len(why) < 200, why
     assert not any(n.endswith(".so") for n in zipfile.ZipFile(whl).namelist())
 
     py = venv(tmp_path / "venv", whl)

@@ -380,7 +380,8 @@ def build_into(root, jobs=2):
             make(bid, sources, root, jobs)
             print(f"gonb.compiled: built {bid} ({len(COMPILED_MODULES)} modules)"); return build_dir(bid, root)
         except Exception as e:                   # Cython's or the C compiler's error: the install goes on pure
-            why = f"the build failed ({type(e).__name__}: {' '.join(str(e).split())})"
+            msg = " ".join(str(e).split())           # one line; a compiler's whole command is cut in the middle
+            why = f"the build failed ({type(e).__name__}: {msg if len(msg) <= 160 else msg[:90] + ' … ' + msg[-60:]})"
     build_dir(bid, root).mkdir()
     (build_dir(bid, root) / MANIFEST).write_text(json.dumps({"id": bid, "failed": why}) + "\n")
     print(f"gonb.compiled: {why}: gonb installs as pure Python")
