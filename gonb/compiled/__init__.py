@@ -6,9 +6,8 @@
 __all__ = ['PACKAGE', 'COMPILED_MODULES', 'PKG_DIR', 'BUILD_ROOT', 'EXT_SUFFIX', 'MANIFEST', 'C_TYPES', 'active', 'loaded',
            'held', 'DIRECTIVES', 'CFLAGS', 'source_path', 'read_sources', 'buildid', 'build_dir', 'so_path', 'manifest',
            'complete', 'ConventionError', 'is_cclass', 'cclasses', 'cimports', 'field_type', 'slots_of', 'cdef_class',
-           'derive_pxd', 'CompiledFinder', 'flag', 'hold', 'install', 'pip_dist', 'reinstall_command', 'advice',
-           'describe', 'declares', 'toolchain_missing', 'stage_sources', 'compile_all', 'make', 'discard',
-           'CannotBuild', 'build', 'build_into', 'main']
+           'derive_pxd', 'CompiledFinder', 'flag', 'install', 'describe', 'declares', 'toolchain_missing',
+           'stage_sources', 'compile_all', 'CannotBuild', 'build', 'main']
 
 # %% ../../nbs/15_compiled.ipynb #4d7c6d35
 import argparse, ast, fcntl, hashlib, importlib.abc, importlib.machinery, importlib.util, json, os, shlex, shutil, sys, sysconfig, tempfile, types
@@ -181,16 +180,6 @@ def flag(name):
     return os.environ.get(name, "") not in ("", "0")
 
 
-def hold(bid):
-    "Build `bid`'s manifest, open with a shared lock, if the build is whole and no builder is deleting it; else None."
-    try: f = open(build_dir(bid) / MANIFEST, "rb")
-    except OSError: return None
-    try: fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError: f.close(); return None          # a builder holds it exclusively: it is being deleted
-    if complete(bid): return f                       # checked again under the lock: not deleted meanwhile
-    f.close(); return None
-
-
 def install():
     """Serve the compiled modules if the build for this source is complete (unless GONB_PURE_PYTHON=1);
     with GONB_REQUIRE_COMPILED=1, fail when it is not. Without Cython, `import cython` gets the stand-in. Idempotent."""
@@ -207,6 +196,29 @@ def install():
             raise ImportError(f"gonb: GONB_REQUIRE_COMPILED=1, but there is no compiled build of this source (build id {bid} "
                               f"in {BUILD_ROOT}): {advice()}")
     if not active and importlib.util.find_spec("cython") is None: sys.modules["cython"] = stand_in()   # pure Python only
+
+
+def describe():
+    "One line: which mode this process runs, and why; when pure Python, what to do for the compiled build."
+    if active:
+        return (f"gonb: compiled (build {loaded}, {len(COMPILED_MODULES)} modules in {build_dir(loaded)}, "
+                f"Cython {manifest(loaded).get('cython', '?')})")
+    if flag("GONB_PURE_PYTHON"): return "gonb: pure Python (GONB_PURE_PYTHON=1)"
+    bid = buildid()
+    if complete(bid): return f"gonb: pure Python in this process (build {bid} was made after it imported gonb; a new process runs it)"
+    failed = manifest(bid).get("failed")
+    why = f"this package was built without it: {failed}" if failed else f"no compiled build of this source, build id {bid}"
+    return f"gonb: pure Python ({why}); {advice()}"
+
+# %% ../../nbs/15_compiled.ipynb #515f5ef5
+def hold(bid):
+    "Build `bid`'s manifest, open with a shared lock, if the build is whole and no builder is deleting it; else None."
+    try: f = open(build_dir(bid) / MANIFEST, "rb")
+    except OSError: return None
+    try: fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError: f.close(); return None          # a builder holds it exclusively: it is being deleted
+    if complete(bid): return f                       # checked again under the lock: not deleted meanwhile
+    f.close(); return None
 
 
 def pip_dist():
@@ -240,19 +252,6 @@ def advice():
     how = "`make compile`" if (PKG_DIR.parent / "Makefile").exists() else f"`{sys.executable} -m gonb.compiled build`"
     missing = toolchain_missing()
     return f"{missing} here: install one, then {how}" if missing else f"{how} builds it"
-
-
-def describe():
-    "One line: which mode this process runs, and why; when pure Python, what to do for the compiled build."
-    if active:
-        return (f"gonb: compiled (build {loaded}, {len(COMPILED_MODULES)} modules in {build_dir(loaded)}, "
-                f"Cython {manifest(loaded).get('cython', '?')})")
-    if flag("GONB_PURE_PYTHON"): return "gonb: pure Python (GONB_PURE_PYTHON=1)"
-    bid = buildid()
-    if complete(bid): return f"gonb: pure Python in this process (build {bid} was made after it imported gonb; a new process runs it)"
-    failed = manifest(bid).get("failed")
-    why = f"this package was built without it: {failed}" if failed else f"no compiled build of this source, build id {bid}"
-    return f"gonb: pure Python ({why}); {advice()}"
 
 # %% ../../nbs/15_compiled.ipynb #5758b6a2
 DIRECTIVES = {"language_level": 3, "binding": True}
@@ -304,36 +303,6 @@ def compile_all(tmp, sources, jobs=2):
     return {m: Path(cmd.get_ext_fullpath(m)) for m in sources}
 
 
-def make(bid, sources, root, jobs=2):
-    "Compile `sources` into `root`/`bid`, whole or not at all: staged beside it, the manifest last, then renamed."
-    from Cython import __version__ as cython_version
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
-    staging.chmod(0o755)                         # mkdtemp's 0700 would hide the build from other users
-    try:
-        with tempfile.TemporaryDirectory(prefix="gonb-build-") as tmp:
-            for so in compile_all(Path(tmp), sources, jobs).values(): shutil.move(so, staging / so.name)
-        info = {"id": bid, "cython": cython_version, "cflags": CFLAGS, "modules": list(sources)}
-        (staging / MANIFEST).write_text(json.dumps(info, indent=1) + "\n")
-        staging.rename(build_dir(bid, root))     # atomic: importers see no build or a complete one
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)   # left only when the build failed
-
-
-def discard(old):
-    "Delete an older build unless a running process holds it (install()'s shared lock); whether it was deleted."
-    try: f = open(old / MANIFEST, "rb")
-    except OSError: f = None                     # no manifest: never loaded (a crashed builder's, or not a build)
-    try:
-        if f: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        trash = old.with_name(f".trash-{old.name}")
-        old.rename(trash)                        # under the lock: hold() then finds it gone, never half deleted
-    except OSError: return False                 # held by a running process: kept for a later build
-    finally:
-        if f: f.close()
-    shutil.rmtree(trash, ignore_errors=True)
-    return True
-
-
 class CannotBuild(Exception):
     "The build cannot go where this gonb is: the message says what to do instead."
 
@@ -368,6 +337,48 @@ def build(jobs=2):
     return build_dir(bid)
 
 
+def main(argv=None):
+    "`python -m gonb.compiled build [--jobs N]` or `status`."
+    p = argparse.ArgumentParser(prog="python -m gonb.compiled", description="gonb's optional compiled build (chapter 15)")
+    p.add_argument("command", choices=["build", "status"])
+    p.add_argument("--jobs", type=int, default=2, help="modules translated and compiled at a time")
+    args = p.parse_args(argv)
+    if args.command == "status": print(describe()); return 0
+    try: build(args.jobs)
+    except CannotBuild as e: print(f"gonb.compiled: {e}"); return 1
+    return 0
+
+# %% ../../nbs/15_compiled.ipynb #7754811d
+def make(bid, sources, root, jobs=2):
+    "Compile `sources` into `root`/`bid`, whole or not at all: staged beside it, the manifest last, then renamed."
+    from Cython import __version__ as cython_version
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    staging.chmod(0o755)                         # mkdtemp's 0700 would hide the build from other users
+    try:
+        with tempfile.TemporaryDirectory(prefix="gonb-build-") as tmp:
+            for so in compile_all(Path(tmp), sources, jobs).values(): shutil.move(so, staging / so.name)
+        info = {"id": bid, "cython": cython_version, "cflags": CFLAGS, "modules": list(sources)}
+        (staging / MANIFEST).write_text(json.dumps(info, indent=1) + "\n")
+        staging.rename(build_dir(bid, root))     # atomic: importers see no build or a complete one
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)   # left only when the build failed
+
+
+def discard(old):
+    "Delete an older build unless a running process holds it (install()'s shared lock); whether it was deleted."
+    try: f = open(old / MANIFEST, "rb")
+    except OSError: f = None                     # no manifest: never loaded (a crashed builder's, or not a build)
+    try:
+        if f: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        trash = old.with_name(f".trash-{old.name}")
+        old.rename(trash)                        # under the lock: hold() then finds it gone, never half deleted
+    except OSError: return False                 # held by a running process: kept for a later build
+    finally:
+        if f: f.close()
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
+
+
 def build_into(root, jobs=2):
     """pip's build (setup.py's build_ext): compile into `root`, the `__compiled__` of the package being built; the
     build directory. Without a toolchain, or when the build fails, record why in the manifest and return None."""
@@ -386,15 +397,3 @@ def build_into(root, jobs=2):
     (build_dir(bid, root) / MANIFEST).write_text(json.dumps({"id": bid, "failed": why}) + "\n")
     print(f"gonb.compiled: {why}: gonb installs as pure Python")
     return None
-
-
-def main(argv=None):
-    "`python -m gonb.compiled build [--jobs N]` or `status`."
-    p = argparse.ArgumentParser(prog="python -m gonb.compiled", description="gonb's optional compiled build (chapter 15)")
-    p.add_argument("command", choices=["build", "status"])
-    p.add_argument("--jobs", type=int, default=2, help="modules translated and compiled at a time")
-    args = p.parse_args(argv)
-    if args.command == "status": print(describe()); return 0
-    try: build(args.jobs)
-    except CannotBuild as e: print(f"gonb.compiled: {e}"); return 1
-    return 0
