@@ -268,6 +268,24 @@ def test_a_wheel_build_is_whole_in_the_package_being_built(fake_build, capsys):
     assert compiled.complete(compiled.buildid(), fake_build) and "built" in capsys.readouterr().out
 
 
+class FakeDist:
+    "A distribution whose direct_url.json (PEP 610) says where it was installed from; None: from an index."
+    def __init__(self, origin): self.origin = origin
+    def read_text(self, name): return json.dumps(self.origin) if self.origin is not None and name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize("origin, source", [
+    (None, "--no-binary gonb gonb"),                                              # from an index: its sdist
+    ({"url": "file:///home/me/my%20gonb", "dir_info": {}}, "'/home/me/my gonb'"),  # `pip install ./gonb`
+    ({"url": "https://example.org/gonb-0.1.0.tar.gz", "archive_info": {}}, "https://example.org/gonb-0.1.0.tar.gz"),
+    ({"url": "https://example.org/gonb.git", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}, "git+https://example.org/gonb.git@abc123"),
+    ({"url": "file:///tmp/gonb-0.1.0-cp311-cp311-linux_x86_64.whl", "archive_info": {}}, "<gonb's source directory or sdist>"),
+])
+def test_a_pip_user_is_told_to_reinstall_from_where_gonb_came(origin, source):
+    assert compiled.reinstall_command(FakeDist(origin)) == (
+        f"{sys.executable} -m pip install --force-reinstall --no-deps --no-cache-dir {source}")
+
+
 def test_a_build_into_a_read_only_checkout_says_what_to_do(tmp_path):
     "The copy is bind-mounted read-only in a mount namespace of the build's own (root ignores permissions, not that)."
     copy_package(tmp_path, builds=False)

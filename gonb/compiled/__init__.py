@@ -216,7 +216,8 @@ def hold(bid):
     try: f = open(build_dir(bid) / MANIFEST, "rb")
     except OSError: return None
     try: fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError: f.close(); return None          # a builder holds it exclusively: it is being deleted
+    except BlockingIOError: f.close(); return None  # a builder holds it exclusively: it is being deleted
+    except OSError: pass                             # a file system without locks: used, unprotected
     if complete(bid): return f                       # checked again under the lock: not deleted meanwhile
     f.close(); return None
 
@@ -370,9 +371,11 @@ def discard(old):
     except OSError: f = None                     # no manifest: never loaded (a crashed builder's, or not a build)
     try:
         if f: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        trash = old.with_name(f".trash-{old.name}")
-        old.rename(trash)                        # under the lock: hold() then finds it gone, never half deleted
-    except OSError: return False                 # held by a running process: kept for a later build
+    except BlockingIOError: f.close(); return False   # held by a running process: kept for a later build
+    except OSError: pass                         # a file system without locks: nothing to respect
+    trash = old.with_name(f".trash-{old.name}")
+    try: old.rename(trash)                       # under the lock: hold() finds the build whole or gone
+    except OSError: return False
     finally:
         if f: f.close()
     shutil.rmtree(trash, ignore_errors=True)
