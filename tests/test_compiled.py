@@ -231,6 +231,15 @@ def test_two_builders_of_one_id_both_succeed(fake_build, capsys):
     assert f"built {bid}" in out and "up to date (another builder made it)" in out
 
 
+def test_describe_tells_a_process_that_imported_gonb_before_its_build(fake_build, monkeypatch):
+    "A kernel started before `make compile` runs pure Python: describe() says so, not that no build exists."
+    monkeypatch.delenv("GONB_PURE_PYTHON", raising=False); monkeypatch.setattr(compiled, "active", False)
+    assert "no compiled build of this source" in compiled.describe()
+    compiled.build()
+    assert compiled.describe() == (f"gonb: pure Python in this process (build {compiled.buildid()} was made after it "
+                                   "imported gonb; a new process runs it)")
+
+
 def test_a_failed_build_leaves_nothing_to_import(fake_build, monkeypatch):
     def failing(tmp, sources, jobs=2): raise RuntimeError("the C compiler failed")
     monkeypatch.setattr(compiled, "compile_all", failing)
