@@ -29,10 +29,10 @@ def run(args, cwd=None, **env):
 
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory):
-    "gonb's sdist, built from a copy of this tree's package files (the checkout's own builds and build/ stay out)."
+    "gonb's sdist, built from a copy of this tree's package files, with the checkout's own builds (MANIFEST.in prunes them)."
     src, out = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("sdist")
     for f in ("setup.py", "pyproject.toml", "settings.ini", "MANIFEST.in", "README.md"): shutil.copy(ROOT / f, src / f)
-    shutil.copytree(ROOT / "gonb", src / "gonb", ignore=shutil.ignore_patterns("__pycache__", "__compiled__"))
+    shutil.copytree(ROOT / "gonb", src / "gonb", ignore=shutil.ignore_patterns("__pycache__"))
     run([sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", str(out), str(src)])
     return next(out.glob("gonb-*.tar.gz"))
 
