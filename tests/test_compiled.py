@@ -3,7 +3,7 @@ for the source it was built from, the two environment switches, and the build's 
 
 The import tests run `import gonb` in a subprocess on a copy of the package (its sources and builds), so
 that a copy can be changed without touching the tree under test."""
-import importlib, json, os, shutil, subprocess, sys, textwrap
+import importlib, json, os, shutil, subprocess, sys, textwrap, threading, time
 
 import pytest
 from gonb import compiled
@@ -85,16 +85,71 @@ def test_a_build_from_older_source_is_never_imported(built, tmp_path):
     assert not got["active"] and all_pure(got["files"], tmp_path), got
 
 
+ECHO = textwrap.dedent('''
+    import sys, gonb
+    from gonb import net
+
+    def echo(msg=b"ping"):
+        "One round trip through gonb's poller: a listener, a dialer, an echoing goroutine; what came back."
+        got = []
+        def main():
+            l = net.listen("tcp", "127.0.0.1:0")
+            def serve():
+                with l.accept() as c:
+                    buf = bytearray(64); c.write(buf[:c.read(buf)])
+            gonb.go(serve)
+            with net.dial("tcp", f"127.0.0.1:{l.addr().Port}") as c:
+                c.write(msg); buf = bytearray(64); got.append(bytes(buf[:c.read(buf)]))
+            l.close()
+        gonb.run(main)
+        return got[0].decode()
+''')
+RUN_AFTER_A_REBUILD = '''
+print(gonb.compiled.describe(), "gonb.netpoll_epoll" in sys.modules, flush=True)
+sys.stdin.readline()                         # meanwhile the test rebuilds from changed source
+print(echo(), gonb.compiled.describe(), sys.modules["gonb.netpoll_epoll"].__file__, flush=True)
+'''
+
+
+def test_a_rebuild_never_breaks_a_running_process(built, tmp_path, monkeypatch):
+    """A process that imported gonb loads gonb.netpoll_epoll at its first run(). After a rebuild from changed
+    source, that run still works, from the build the process chose, and describe() still names that build."""
+    copy_package(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in SWITCHES}
+    child = subprocess.Popen([sys.executable, "-c", ECHO + RUN_AFTER_A_REBUILD], cwd=tmp_path, text=True,
+                             env={**env, "PYTHONPATH": str(tmp_path)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        old = compiled.buildid()                          # the copy's sources are the tree's
+        first = child.stdout.readline()
+        assert first.startswith(f"gonb: compiled (build {old}, ") and first.endswith(" False\n"), first   # no poller loaded yet
+        chan = tmp_path / "gonb" / "chan.py"
+        chan.write_text(chan.read_text() + "\n# changed after the build\n")
+        for name, value in [("PKG_DIR", tmp_path / "gonb"), ("BUILD_ROOT", tmp_path / "gonb" / "__compiled__"),
+                            ("toolchain_missing", lambda: None), ("compile_all", fake_compile_all)]:
+            monkeypatch.setattr(compiled, name, value)
+        new = compiled.buildid()
+        assert new != old and compiled.build() == compiled.build_dir(new)
+        assert compiled.complete(old)                     # kept: the child holds it
+        out, err = child.communicate("go\n", timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    echoed, rest = out.split(" ", 1)
+    assert echoed == "ping" and rest.startswith(f"gonb: compiled (build {old}, "), out
+    assert rest.rstrip().endswith(str(compiled.so_path("gonb.netpoll_epoll", old))), out
+
+
 def test_pure_python_switch_ignores_a_current_build(built, tmp_path):
     got = probe(copy_package(tmp_path), GONB_PURE_PYTHON="1")
     assert not got["active"] and all_pure(got["files"], tmp_path), got
 
 
 def test_require_compiled_without_a_build_fails_clearly(tmp_path):
+    "A copy on PYTHONPATH is a checkout without a Makefile: the advice is the build command, not pip's."
     out = python(["-c", "import gonb"], copy_package(tmp_path, builds=False), GONB_REQUIRE_COMPILED="1")
     assert out.returncode != 0
     assert "ImportError: gonb: GONB_REQUIRE_COMPILED=1, but there is no compiled build of this source" in out.stderr
-    assert "make compile" in out.stderr
+    assert "-m gonb.compiled build` builds it" in out.stderr and "pip" not in out.stderr
 
 
 def test_without_a_c_compiler_the_build_says_so_in_one_line(tmp_path):
@@ -119,25 +174,138 @@ def fake_compile_all(tmp, sources, jobs=2):
     return files
 
 
-def test_build_replaces_older_builds_and_leaves_no_staging(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def fake_build(tmp_path, monkeypatch):
+    "build() into tmp_path/__compiled__ with compile_all faked; the build root."
     root = tmp_path / "__compiled__"
-    (root / "0123456789abcdef").mkdir(parents=True)                  # an older build
     monkeypatch.setattr(compiled, "BUILD_ROOT", root)
     monkeypatch.setattr(compiled, "toolchain_missing", lambda: None)
     monkeypatch.setattr(compiled, "compile_all", fake_compile_all)
+    return root
+
+
+def older_build(root, bid="0123456789abcdef"):
+    "A whole build of other source in `root`; its directory."
+    (root / bid).mkdir(parents=True)
+    for m in COMPILED_MODULES: compiled.so_path(m, bid, root).write_bytes(b"")
+    (root / bid / compiled.MANIFEST).write_text(json.dumps({"id": bid}))
+    return root / bid
+
+
+def test_build_replaces_older_builds_and_leaves_no_staging(fake_build, capsys):
+    older_build(fake_build); (fake_build / ".staging-crashed").mkdir()   # and what a crashed builder left
     bid = compiled.buildid()
-    assert compiled.build() == root / bid and compiled.complete(bid)
-    assert sorted(p.name for p in root.iterdir()) == [bid]           # the older build and the staging dir are gone
-    assert compiled.build() == root / bid and "up to date" in capsys.readouterr().out
+    assert compiled.build() == fake_build / bid and compiled.complete(bid)
+    assert compiled.manifest(bid)["cython"] and compiled.manifest(bid)["modules"] == list(COMPILED_MODULES)
+    assert sorted(p.name for p in fake_build.iterdir()) == [".lock", bid]   # the older build and the staging dirs are gone
+    assert compiled.build() == fake_build / bid and "up to date" in capsys.readouterr().out
 
 
-def test_a_failed_build_leaves_nothing_to_import(tmp_path, monkeypatch):
+def test_a_build_a_process_holds_is_kept_until_it_is_released(fake_build):
+    old = older_build(fake_build)
+    held = compiled.hold(old.name)                       # what install() does in a process that loaded it
+    assert held
+    compiled.build()
+    assert old.exists()                                  # kept while held
+    held.close()                                         # the process ends
+    (compiled.build_dir(compiled.buildid()) / compiled.MANIFEST).unlink()   # no longer whole: build() makes it again
+    compiled.build()
+    assert not old.exists()
+
+
+def test_two_builders_of_one_id_both_succeed(fake_build, capsys):
+    "The second builder waits for the first (the build lock), then finds the build made: one compile, two successes."
+    compiling, compiles = threading.Event(), []
+    def slow_compile_all(tmp, sources, jobs=2):
+        compiles.append(1); compiling.set(); time.sleep(0.5)
+        return fake_compile_all(tmp, sources, jobs)
+    compiled.compile_all = slow_compile_all              # fake_build's monkeypatch restores it
+    results = []
+    first = threading.Thread(target=lambda: results.append(compiled.build())); first.start()
+    assert compiling.wait(10)
+    second = threading.Thread(target=lambda: results.append(compiled.build())); second.start()
+    first.join(10); second.join(10)
+    bid = compiled.buildid()
+    assert results == [fake_build / bid] * 2 and compiles == [1] and compiled.complete(bid)
+    out = capsys.readouterr().out
+    assert f"built {bid}" in out and "up to date (another builder made it)" in out
+
+
+def test_describe_tells_a_process_that_imported_gonb_before_its_build(fake_build, monkeypatch):
+    "A kernel started before `make compile` runs pure Python: describe() says so, not that no build exists."
+    monkeypatch.delenv("GONB_PURE_PYTHON", raising=False); monkeypatch.setattr(compiled, "active", False)
+    assert "no compiled build of this source" in compiled.describe()
+    compiled.build()
+    assert compiled.describe() == (f"gonb: pure Python in this process (build {compiled.buildid()} was made after it "
+                                   "imported gonb; a new process runs it)")
+
+
+def test_a_failed_build_leaves_nothing_to_import(fake_build, monkeypatch):
     def failing(tmp, sources, jobs=2): raise RuntimeError("the C compiler failed")
-    monkeypatch.setattr(compiled, "BUILD_ROOT", tmp_path / "__compiled__")
-    monkeypatch.setattr(compiled, "toolchain_missing", lambda: None)
     monkeypatch.setattr(compiled, "compile_all", failing)
     with pytest.raises(RuntimeError): compiled.build()
-    assert list((tmp_path / "__compiled__").iterdir()) == []
+    assert [p.name for p in fake_build.iterdir()] == [".lock"]
+
+
+def test_a_failed_wheel_build_records_why_and_describe_reports_it(fake_build, monkeypatch, capsys):
+    "setup.py's build_ext: the install goes on as pure Python, one line says why, and so does describe() later."
+    monkeypatch.delenv("GONB_PURE_PYTHON", raising=False); monkeypatch.setattr(compiled, "active", False)
+    def failing(tmp, sources, jobs=2): raise RuntimeError("command '/bin/false' failed\nwith exit code 1")
+    monkeypatch.setattr(compiled, "compile_all", failing)
+    (fake_build / "stale").mkdir(parents=True)          # an earlier wheel's build/ directory
+    assert compiled.build_into(fake_build) is None
+    why = "the build failed (RuntimeError: command '/bin/false' failed with exit code 1)"
+    assert capsys.readouterr().out.splitlines() == [f"gonb.compiled: {why}: gonb installs as pure Python"]
+    bid = compiled.buildid()
+    assert [p.name for p in fake_build.iterdir()] == [bid] and compiled.manifest(bid)["failed"] == why
+    assert not compiled.complete(bid) and f"gonb: pure Python (this package was built without it: {why}); " in compiled.describe()
+
+
+def test_a_failed_build_says_why_in_one_short_line(fake_build, monkeypatch, capsys):
+    "A compiler's error names its whole command line: the line keeps its start (the compiler) and its end (the status)."
+    command = ["/bin/false", *[f"-I/include/{i}" for i in range(40)], "-c", "runtime.c"]
+    def failing(tmp, sources, jobs=2): raise RuntimeError(f"Command {command!r} returned non-zero exit status 1.")
+    monkeypatch.setattr(compiled, "compile_all", failing)
+    compiled.build_into(fake_build)
+    line, = capsys.readouterr().out.splitlines()
+    assert line.startswith("gonb.compiled: the build failed (RuntimeError: Command ['/bin/false', '-I/include/0'")
+    assert line.endswith("'-c', 'runtime.c'] returned non-zero exit status 1.): gonb installs as pure Python") and len(line) < 250
+
+
+def test_a_wheel_build_is_whole_in_the_package_being_built(fake_build, capsys):
+    assert compiled.build_into(fake_build) == fake_build / compiled.buildid()
+    assert compiled.complete(compiled.buildid(), fake_build) and "built" in capsys.readouterr().out
+
+
+class FakeDist:
+    "A distribution whose direct_url.json (PEP 610) says where it was installed from; None: from an index."
+    def __init__(self, origin): self.origin = origin
+    def read_text(self, name): return json.dumps(self.origin) if self.origin is not None and name == "direct_url.json" else None
+
+
+@pytest.mark.parametrize("origin, source", [
+    (None, "--no-binary gonb gonb"),                                              # from an index: its sdist
+    ({"url": "file:///home/me/my%20gonb", "dir_info": {}}, "'/home/me/my gonb'"),  # `pip install ./gonb`
+    ({"url": "https://example.org/gonb-0.1.0.tar.gz", "archive_info": {}}, "https://example.org/gonb-0.1.0.tar.gz"),
+    ({"url": "https://example.org/gonb.git", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}, "git+https://example.org/gonb.git@abc123"),
+    ({"url": "file:///tmp/gonb-0.1.0-cp311-cp311-linux_x86_64.whl", "archive_info": {}}, "<gonb's source directory or sdist>"),
+])
+def test_a_pip_user_is_told_to_reinstall_from_where_gonb_came(origin, source):
+    assert compiled.reinstall_command(FakeDist(origin)) == (
+        f"{sys.executable} -m pip install --force-reinstall --no-deps --no-cache-dir {source}")
+
+
+def test_a_build_into_a_read_only_checkout_says_what_to_do(tmp_path):
+    "The copy is bind-mounted read-only in a mount namespace of the build's own (root ignores permissions, not that)."
+    copy_package(tmp_path, builds=False)
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("no mount namespace here (unshare -m)")
+    ro = f"mount --bind -o ro {tmp_path} {tmp_path} && exec {sys.executable} -m gonb.compiled build"
+    out = python(["-c", f"import os; os.execvp('unshare', ['unshare', '-m', 'sh', '-c', {ro!r}])"], tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.startswith(f"gonb.compiled: cannot write {tmp_path}/gonb/__compiled__ (Read-only file system): "), out.stdout
+    assert "clone it, then `make compile`), or `pip install` it" in out.stdout
+    assert not (tmp_path / "gonb" / "__compiled__").exists()
 
 
 # ---- the declarations and the derived .pxd ---------------------------------------------------------

@@ -1,6 +1,5 @@
 "The public API carries type hints (gonb ships py.typed): every parameter and return of it is annotated."
 import inspect
-from pathlib import Path
 
 import gonb
 from gonb import context, net, sync
@@ -35,8 +34,3 @@ def test_public_api_is_annotated():
     gaps |= {f.__qualname__: unannotated(f) for c in PUBLIC_CLASSES for f in public_methods(c) if unannotated(f)}
     assert gaps == {}
 
-
-def test_py_typed_ships():
-    root = Path(gonb.__file__).parent
-    assert (root / "py.typed").exists()
-    assert "include gonb/py.typed" in (root.parent / "MANIFEST.in").read_text().splitlines()
