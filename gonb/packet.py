@@ -13,7 +13,8 @@ from . import runtime
 from .fd import FD, patch
 from .io import NewSyscallError, errno_class, errstr, with_kind
 from .net import (AddrError, Conn, TCPAddr, UnixAddr, UnixConn, UnknownNetworkError, close_unregistered,
-                      favoriteAddrFamily, firstIPv4, netFD, networks, op_error, resolve, resolveAddrList,
+                      datagram_networks, dialers, favoriteAddrFamily, firstIPv4, netFD, networks,
+                      op_error, resolve, resolveAddrList,
                       set_default_sockopts, sys_socket)
 
 # %% ../nbs/14_packet.ipynb #7d07bd9e
@@ -254,7 +255,11 @@ def listen_packet(network: str, address: str) -> PacketConn:
         raise op_error("listen", network, None, la, e) from None
 
 
-def dial_datagram(network, raddr):
-    "net.dial's datagram branch: a socket connected to `raddr` (dialUDP, dialUnix)."
+def dial_datagram(network, raddr, deadline=None, ctx=None):
+    """net.dial's datagram branch: a socket connected to `raddr` (dialUDP, dialUnix). A datagram connect(2)
+    does not wait, so a deadline or a context has nothing to stop."""
     if network == "unixgram": return UnixgramConn(datagram_socket(network, socket.AF_UNIX, False, None, raddr))
     return UDPConn(internet_datagram(network, None, UDPAddr.of(raddr)))
+
+
+dialers.update(dict.fromkeys(datagram_networks, dial_datagram))   # chapter 00's dial serves them from now on

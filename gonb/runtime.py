@@ -7,14 +7,14 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'waitReasonSelectNoCases', 'waitReasonIOWait', 'waitReasonSleep', 'waitReasonSemacquire',
            'waitReasonForceGCIdle', 'gomaxprocs', 'sched', 'G', 'P', 'M', 'schedt', 'nanotime', 'RuntimeThrow', 'throw',
            'casgstatus', 'observe', 'runqput', 'runqputslow', 'runqget', 'globrunqput', 'globrunqget', 'injectglist',
-           'globrunqputbatch', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m', 'goready',
-           'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'acquirem', 'releasem',
-           'canPreemptM', 'timer', 'resettimer', 'stoptimer', 'adjustTop', 'nextTimerWhen', 'clearDeletedTimers',
-           'checkTimers', 'goroutineReady', 'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire', 'semacquire1',
-           'semrelease', 'semrelease1', 'goyield', 'goyield_m', 'Deadlock', 'checkdead', 'netpollAdjustWaiters',
-           'netpollStamp', 'observePoll', 'sysmonpoll_m', 'runFirst', 'findRunnable', 'schedule', 'run', 'raise_panic',
-           'interrupted', 'unwind_goroutines', 'goroutines', 'trace_start', 'trace_stop', 'Histogram', 'latency_start',
-           'latency_stop', 'busyness', 'print_trace']
+           'globrunqputbatch', 'wakeNetPoller', 'getg', 'goexit_entry', 'newproc', 'go', 'mcall', 'gopark', 'park_m',
+           'goready', 'gosched', 'gosched_m', 'apicall', 'checkpreempt', 'gopreempt_m', 'goexit0', 'acquirem',
+           'releasem', 'canPreemptM', 'timer', 'resettimer', 'stoptimer', 'adjustTop', 'nextTimerWhen',
+           'clearDeletedTimers', 'checkTimers', 'goroutineReady', 'resetForSleep', 'sleep', 'now', 'Sema', 'semacquire',
+           'semacquire1', 'semrelease', 'semrelease1', 'goyield', 'goyield_m', 'Deadlock', 'checkdead',
+           'netpollAdjustWaiters', 'netpollStamp', 'observePoll', 'sysmonpoll_m', 'runFirst', 'findRunnable',
+           'schedule', 'run', 'raise_panic', 'interrupted', 'unwind_goroutines', 'goroutines', 'observers_changed',
+           'trace_start', 'trace_stop', 'Histogram', 'latency_start', 'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
 import cython
@@ -363,17 +363,22 @@ def injectglist(glist, pp: Optional[P]):
     if pp is not None:
         for gp in glist: runqput(pp, gp, False)
         return
-    globrunqputbatch(glist)
+    with sched.lock:
+        globrunqputbatch(glist)
+        blocked = sched.lastpoll == 0   # read under the lock the M takes before it blocks
+    if glist and blocked: wakeNetPoller()
 
 
 def globrunqputbatch(glist):
-    "From another thread: queue `glist` globally; wake the M if it is blocked in netpoll (lastpoll 0)."
-    with sched.lock:
-        sched.runq.extend(glist)
-        sched.runqsize += len(glist)
-        blocked = sched.lastpoll == 0   # read under the lock the M takes before it blocks
-    if glist and blocked and sched.tracer is not None: sched.tracer.sysmonEvent("netpollBreak")
-    if glist and blocked: sched.poller.netpollBreak()
+    "Queue `glist` at the global queue's tail (proc.go globrunqputbatch); the caller holds sched.lock."
+    sched.runq.extend(glist)
+    sched.runqsize += len(glist)
+
+
+def wakeNetPoller():
+    "Another thread queued work while the M is blocked in netpoll: break its wait (proc.go wakeNetPoller)."
+    if sched.tracer is not None: sched.tracer.sysmonEvent("netpollBreak")
+    sched.poller.netpollBreak()
 
 # %% ../nbs/06_proc.ipynb #e504c046
 @cython.ccall
@@ -813,6 +818,33 @@ def schedule(mp: M):
         if sched.sysmonpoll: sysmonpoll_m()  # first: what sysmon wanted found queues ahead of a preempted G
         gp = continuation(gp)                # a G to resume at once, or None
 
+# %% ../nbs/06_proc.ipynb #a1c0de02
+class subsystem:
+    "One part of the runtime that `run` starts and stops, with the hooks its chapter attached."
+    __slots__ = ("name", "start", "stop", "reset")
+
+    def __init__(self, name, start, stop, reset): self.name, self.start, self.stop, self.reset = name, start, stop, reset
+    def __repr__(self): return f"subsystem({self.name!r})"
+
+
+subsystems = {}   # name -> subsystem, in the order they attached: run starts them in it, stops them in reverse
+
+
+def attach(name, start=None, stop=None, reset=None):
+    """Plug a subsystem into every run from now on: `start()` once goroutine 1 exists, `stop()` when the
+    program ends, `reset()` after the run is taken down and before the next one. Attached during a run
+    (its module imported by the program), it misses this run's `start`, not its `stop` and `reset`.
+    A name attaches once: a chapter's notebook that runs its own cells again keeps the package's hooks."""
+    if any(h is not None and not callable(h) for h in (start, stop, reset)):
+        raise TypeError(f"gonb: the hooks of {name!r} must be callables or None")
+    if name not in subsystems: subsystems[name] = subsystem(name, start, stop, reset)
+
+
+def hooks(kind):
+    "The `kind` hooks of every attached subsystem, in the order `run` calls them."
+    hs = [getattr(s, kind) for s in subsystems.values()]
+    return [h for h in (reversed(hs) if kind == "stop" else hs) if h is not None]
+
 # %% ../nbs/06_proc.ipynb #8ac6e85b
 def run(main: Callable[_Params, _R], *args: _Params.args, **kwargs: _Params.kwargs) -> _R:
     """Run `main(*args, **kwargs)` as goroutine 1 on this thread and return its result. An uncaught
@@ -822,23 +854,19 @@ def run(main: Callable[_Params, _R], *args: _Params.args, **kwargs: _Params.kwar
                            "and one process runs one gonb runtime at a time)")
     if not callable(main): raise TypeError(f"gonb.run: {main!r} is not callable")
     from gonb.pollcache import netpollGenericInit   # chapter 01; imported here, as it imports this module
-    from gonb.sysmon import sysmonStart, sysmonStop  # chapter 03, likewise
-    from gonb.trace import traceRunStart, traceRunStop  # chapter 13, likewise
-    from gonb.signal import initsig, sigrestore      # chapter 12b: Ctrl-C and notified signals
     sched.reset()
+    for reset in hooks("reset"): reset()
     mp, pp = M(0), P(0)
     mp.p, pp.m = pp, mp
     mp.g0 = greenlet(schedule, getcurrent())
     sched.m0, sched.p0 = mp, pp
     try:
         netpollGenericInit()
-        traceRunStart()   # GONB_TRACE, or a trace started before run (chapter 13)
-        initsig()
         # Go's runtime.main passes through several scheduler ticks (sysmon, the GC workers) before
         # user code runs. Queued on the ring rather than runnext, main starts a new time slice, so
         # the program begins at tick 1 and its first gosched does not meet tick 0's global-queue check.
         sched.main = newproc(main, args, kwargs, next=False)
-        sysmonStart()   # and goroutine 2, forcegc, as Go's runtime.main starts them
+        for start in hooks("start"): start()   # sysmon and its goroutine 2, forcegc; signals; the tracer
         try: mp.g0.switch(mp)
         except KeyboardInterrupt as e:   # Ctrl-C that findRunnable raised: show main's frames instead
             if e is not sched.fatal: raise
@@ -846,12 +874,11 @@ def run(main: Callable[_Params, _R], *args: _Params.args, **kwargs: _Params.kwar
         if sched.panicked is not None: raise_panic(sched.panicked)
         return sched.main.result
     finally:
-        sysmonStop()
-        traceRunStop()    # returned, panicked or deadlocked: the trace file is closed whole
+        for stop in hooks("stop"): stop()   # returned, panicked or deadlocked: each part ends whole
         unwind_goroutines()
         if sched.poller is not None: sched.poller.close()
         sched.reset()
-        sigrestore()   # last: the signal loop's fd now belongs to an ended run, and just closes
+        for reset in hooks("reset"): reset()   # last: what a part still holds belongs to an ended run
 
 
 def raise_panic(gp):
@@ -893,16 +920,21 @@ def goroutines():
              getattr(gp.fn, "__qualname__", repr(gp.fn))) for gp in sched.allgs.values() if not gp.system]
 
 
+def observers_changed():
+    "Derive `sched.observing` from who observes: the state trace, the latency histograms, the tracer (chapter 13)."
+    sched.observing = sched.trace is not None or sched.latency is not None or sched.tracer is not None
+
+
 def trace_start():
     "Record every goroutine state transition from now on (see `trace_stop`)."
     sched.trace = []
-    sched.observing = True
+    observers_changed()
 
 
 def trace_stop():
     "Stop recording; return the transitions as (t_ns, goid, from, to, wait reason)."
     tr, sched.trace = sched.trace, None
-    sched.observing = sched.latency is not None or sched.tracer is not None
+    observers_changed()
     return tr or []
 
 
@@ -956,13 +988,13 @@ def latency_start():
     """Record, for every goroutine wake-up, the time from becoming runnable to running, and for those
     the network poller woke, from the poller seeing the fd ready to running (off by default)."""
     sched.latency = {"ready_to_run": Histogram(), "poll_to_run": Histogram()}
-    sched.observing = True
+    observers_changed()
 
 
 def latency_stop():
     "Stop recording; returns the histograms."
     lat, sched.latency = sched.latency, None
-    sched.observing = sched.trace is not None or sched.tracer is not None
+    observers_changed()
     return lat
 
 

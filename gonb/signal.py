@@ -85,6 +85,9 @@ def sigrestore():
     sig.reset()
     handlers.clear()
 
+# %% ../nbs/12b_signal.ipynb #a1c0de20
+runtime.attach("signal", start=initsig, reset=sigrestore)   # chapter 06's registry: every run from now on
+
 # %% ../nbs/12b_signal.ipynb #c64a0029
 handlers = {}   # signum -> {channel: None} (os/signal handlers.m); reset with each run
 

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['forcePreemptNS', 'forcegcperiod', 'sysmonPollNS', 'sysmonEnabled', 'switchInterval', 'godebugParsers',
-           'unsafeModules', 'userModules', 'sysmonlog', 'preemptSliceNS', 'latencyPreempt', 'sysmonSlackNS',
-           'parse_godebug', 'godebugInt', 'wantAsyncPreempt', 'isAsyncSafePoint', 'doSigPreempt', 'preemptone',
+           'unsafeModules', 'sysmonlog', 'preemptSliceNS', 'latencyPreempt', 'sysmonSlackNS', 'parse_godebug',
+           'godebugInt', 'isProgramFrame', 'wantAsyncPreempt', 'isAsyncSafePoint', 'doSigPreempt', 'preemptone',
            'sysCall', 'syscallThreads', 'entersyscall', 'exitsyscall0', 'syscall_park_m', 'handoffp', 'syscall',
            'sysmontick', 'retake', 'forcegcstate', 'forcegcpark', 'forcegchelper', 'forcegc_due', 'schedtrace',
            'sysmon', 'sysmonloop', 'deep_sleep', 'sysmon_netpoll', 'sysmonStart', 'sysmonStop', 'godebugDuration',
@@ -17,7 +17,7 @@ from collections import deque
 from greenlet import getcurrent
 from . import runtime
 from .runtime import (sched, casgstatus, mcall, getg, checkpreempt, gopreempt_m, gopark,
-                          injectglist, nanotime, newproc, goexit_entry, canPreemptM,
+                          injectglist, globrunqputbatch, wakeNetPoller, nanotime, newproc, goexit_entry, canPreemptM,
                           _Grunning, _Grunnable, _Gsyscall, _Gwaiting, _Prunning, _Psyscall,
                           waitReasonForceGCIdle)
 
@@ -49,7 +49,13 @@ godebugParsers = {"schedtrace": godebugInt, "scheddetail": godebugInt, "asyncpre
 
 # %% ../nbs/03_sysmon.ipynb #c9fdcf5e
 unsafeModules = ("gonb.", "threading", "importlib", "logging", "queue", "concurrent.")
-userModules = ("gonb.bench",)   # the lab: programs written on gonb, not part of its runtime
+
+
+def isProgramFrame(f):
+    """Whether frame `f` runs a program rather than the runtime. A module inside the gonb package that is
+    a program written on gonb (the latency lab's servers) says so itself: `__gonb_program__ = True`."""
+    name = f.f_globals.get("__name__", "")
+    return not name.startswith(unsafeModules) or f.f_globals.get("__gonb_program__", False)
 
 
 def wantAsyncPreempt(gp):
@@ -64,8 +70,7 @@ def isAsyncSafePoint(frame):
     if mp is None or not canPreemptM(mp): return False   # what compiled runtime code shows: no frames
     f = frame
     while f is not None and f.f_code is not goexit_entry.__code__:
-        name = f.f_globals.get("__name__", "")
-        if name.startswith(unsafeModules) and not name.startswith(userModules): return False
+        if not isProgramFrame(f): return False
         f = f.f_back
     return True
 
@@ -158,10 +163,9 @@ def exitsyscall0(call):
         if call.gen != sched.generation: return    # that run is over
         casgstatus(call.gp, _Gsyscall, _Grunnable)
         sched.nsyscall -= 1                        # in one step with the queueing: never both zero
-        sched.runq.append(call.gp)
-        sched.runqsize += 1
+        globrunqputbatch([call.gp])
         blocked = sched.lastpoll == 0
-    if blocked: sched.poller.netpollBreak()
+    if blocked: wakeNetPoller()
 
 
 def syscall_park_m(gp):
@@ -374,6 +378,14 @@ def sysmonStop():
     if sched.asyncpreempt: signal.signal(signal.SIGURG, sched.oldsigurg)
     sched.asyncpreempt = False
     if sched.oldswitch: sys.setswitchinterval(sched.oldswitch)
+
+# %% ../nbs/03_sysmon.ipynb #a1c0de11
+def sysmonReset():
+    "Between runs: no forcegc goroutine, no forced collection yet; what a fresh process has."
+    forcegcstate.g, forcegcstate.idle, forcegcstate.last, forcegcstate.count = None, False, 0, 0
+
+
+runtime.attach("sysmon", start=sysmonStart, stop=sysmonStop, reset=sysmonReset)
 
 # %% ../nbs/03_sysmon.ipynb #de746521
 import re

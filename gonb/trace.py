@@ -11,7 +11,8 @@ __all__ = ['mTid', 'sysmonTid', 'columns', 'stateColors', 'funcname', 'stateName
 # %% ../nbs/13_trace.ipynb #89e827a7
 import json, os, sys, threading
 from contextlib import contextmanager
-from .runtime import (sched, nanotime, Histogram, _Gidle, _Grunnable, _Grunning, _Gsyscall,
+from . import runtime
+from .runtime import (sched, nanotime, observers_changed, Histogram, _Gidle, _Grunnable, _Grunning, _Gsyscall,
                           _Gwaiting, _Gdead, acquirem, releasem)
 
 # %% ../nbs/13_trace.ipynb #f1df2d98
@@ -256,14 +257,14 @@ def _attach(self):
             self.msched = True
         self.write(out)
         sched.tracer = self
-        sched.observing = True
+        observers_changed()
 
 
 def detach(tr):
     "Stop the hooks feeding `tr` (if they still do)."
     if sched.tracer is tr:
         sched.tracer = None
-        sched.observing = sched.trace is not None or sched.latency is not None
+        observers_changed()
 
 
 def _finish(self):
@@ -320,7 +321,7 @@ def tracing(path):
 
 
 def traceRunStart():
-    "Called by `run` once the poller is up: attach the trace armed by `start`, or start `GONB_TRACE`'s."
+    "Called by `run` once goroutine 1 exists: attach the trace armed by `start`, or start `GONB_TRACE`'s."
     global _tracer
     if _tracer is None:
         path = os.environ.get("GONB_TRACE")
@@ -336,6 +337,9 @@ def traceRunStop():
     if tr is None: return
     tr.finish()
     if tr.error is not None: print(f"gonb.trace: {tr.path}: {tr.error}", file=sys.stderr)
+
+
+runtime.attach("trace", start=traceRunStart, stop=traceRunStop)   # chapter 06's registry: every run from now on
 
 # %% ../nbs/13_trace.ipynb #6eebd727
 columns = ("running", "IO wait", "sync block", "sleep", "syscall", "runnable")

@@ -3,12 +3,12 @@ import inspect
 from pathlib import Path
 
 import gonb
-from gonb import context, net, sync
+from gonb import context, net, packet, sync
 
 PUBLIC_FUNCTIONS = [gonb.run, gonb.go, gonb.sleep, gonb.now, gonb.gosched, gonb.select, gonb.after, gonb.after_func,
-                    net.listen, net.dial, net.dial_context, net.listen_packet, context.background, context.todo,
+                    net.listen, net.dial, context.dial_context, packet.listen_packet, context.background, context.todo,
                     context.with_cancel, context.with_deadline, context.with_timeout, context.with_value]
-PUBLIC_CLASSES = [gonb.Chan, gonb.Timer, gonb.Ticker, net.Conn, net.TCPConn, net.Listener, net.PacketConn,
+PUBLIC_CLASSES = [gonb.Chan, gonb.Timer, gonb.Ticker, net.Conn, net.TCPConn, net.Listener, packet.PacketConn,
                   sync.Mutex, sync.RWMutex, sync.WaitGroup, sync.Once, sync.Cond, context.Context]
 
 

@@ -4,16 +4,20 @@
 
 # %% auto #0
 __all__ = ['KINDS', 'BASELINE', 'COOPERATIVE', 'BUFSIZE', 'PEERS', 'GO_SRC', 'Scenario', 'scenarios', 'stamp_message',
-           'record_stamps', 'summarize', 'hist_summary', 'proc_cpu', 'proc_rss', 'machine', 'hog', 'gonb_echo', 'ahog',
-           'Instr', 'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams',
-           'serve_asyncio_protocol', 'nodelay', 'serve_gevent', 'serve_trio', 'serve_threads', 'raise_nofile', 'serve',
-           'go_src', 'go_build', 'cpus', 'pinned', 'available', 'gonb_env', 'Server', 'echo_once']
+           'record_stamps', 'summarize', 'hist_summary', 'proc_cpu', 'proc_rss', 'machine', 'gonb_build', 'hog',
+           'gonb_echo', 'ahog', 'Instr', 'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio',
+           'serve_asyncio_streams', 'serve_asyncio_protocol', 'nodelay', 'serve_gevent', 'serve_trio', 'serve_threads',
+           'raise_nofile', 'serve', 'go_src', 'go_build', 'cpus', 'pinned', 'available', 'gonb_env', 'Server',
+           'echo_once']
 
 # %% ../../nbs/08a_servers.ipynb #8cf912c4
 import functools, importlib.util, json, os, platform, resource, select, shutil, socket
 import struct, subprocess, sys, tempfile, threading, time
 from pathlib import Path
+from .. import runtime
 from ..runtime import Histogram
+
+__gonb_program__ = True   # programs written on gonb, not its runtime: sysmon may preempt them anywhere (chapter 03)
 
 # %% ../../nbs/08a_servers.ipynb #57f36015
 KINDS = ["gonb-epoll", "gonb-poll", "gonb-pure", "asyncio-streams", "asyncio-protocol", "uvloop", "gevent", "trio",
@@ -105,9 +109,13 @@ def machine():
         with open("/proc/cpuinfo") as f:
             model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), model)
     except OSError: pass
-    from gonb import compiled       # which mode the gonb servers run: compiled or pure Python (chapter 15)
     return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
-            "python": platform.python_version(), "affinity": sorted(os.sched_getaffinity(0)), "gonb": compiled.describe()}
+            "python": platform.python_version(), "affinity": sorted(os.sched_getaffinity(0)), "gonb": gonb_build()}
+
+
+def gonb_build():
+    "Which build of gonb's runtime this process imported: compiled (chapter 15 builds it) or pure Python."
+    return "gonb: pure Python" if runtime.__file__.endswith(".py") else f"gonb: compiled ({os.path.basename(runtime.__file__)})"
 
 # %% ../../nbs/08a_servers.ipynb #62c1f017
 def hog():
