@@ -311,7 +311,7 @@ def sysmonloop(gen):
             if deep_sleep(now): idle, delay = 0, 20   # woken by a syscall: bet on another soon
             now = due = nanotime()
         if sched.generation != gen or sched.sysmonstop: return
-        sysmon_netpoll(now)
+        sysmonpoll(now)
         if retake(now, pd): idle = 0
         else: idle += 1
         forcegc_due(now)
@@ -335,9 +335,10 @@ def deep_sleep(now):
     return sched.syscallWake
 
 
-def sysmon_netpoll(now):
+def sysmonpoll(now):
     """Nobody has polled the network for 10 ms: have the M poll at its next scheduler turn and queue
-    what is ready globally (sysmon's netpoll step, handed to the M, which alone touches rg/wg)."""
+    what is ready globally (sysmon's netpoll step, handed to the M, which alone touches rg/wg). One name
+    for the mechanism: this step sets `sched.sysmonpoll`, and the M's `sysmonpoll_m` (chapter 06) polls."""
     lastpoll = sched.lastpoll
     if lastpoll == 0 or lastpoll + min(sysmonPollNS, preemptstate.tick) >= now: return
     with sched.lock:                     # Go's CAS; like Go, ask whether or not it succeeded
