@@ -87,7 +87,7 @@ def preemptone(pp):
     mp = pp.m
     gp = mp.curg
     if gp is None: return False
-    if sched.tracer is not None: sched.tracer.preempt(gp)
+    for o in sched.observers: o.preempt(gp)
     gp.preempt = True
     if sched.asyncpreempt: signal.pthread_kill(mp.procid, signal.SIGURG)   # preemptM
     return True
@@ -184,7 +184,7 @@ def handoffp(pp):
     if call is None: return False
     with call.lock:
         if call.done: return False
-        if sched.tracer is not None: sched.tracer.handoff(call.gp)   # before the M wakes
+        for o in sched.observers: o.handoff(call.gp)   # before the M wakes
         call.handedoff = True
         call.wake.set()
     return True
@@ -263,7 +263,7 @@ def forcegc_due(now):
     "sysmon's check: a forced collection is due and the helper is parked, so wake it."
     if not forcegcstate.idle or now - forcegcstate.last < forcegcperiod: return
     forcegcstate.idle = False
-    if sched.tracer is not None: sched.tracer.sysmonEvent("forcegc")
+    for o in sched.observers: o.sysmonEvent("forcegc")
     injectglist([forcegcstate.g], None)
 
 # %% ../nbs/03_sysmon.ipynb #65cbab5b

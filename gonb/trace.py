@@ -10,7 +10,8 @@ import json, os, sys, threading
 from contextlib import contextmanager
 from typing import Iterator, TextIO
 from . import runtime
-from .runtime import (sched, nanotime, observers_changed, Histogram, _Gidle, _Grunnable, _Grunning, _Gsyscall,
+from .bench.servers import Histogram   # the lab's (chapter 08a): the scheduler-latency summary below
+from .runtime import (sched, nanotime, observer, observe_start, observe_stop, _Gidle, _Grunnable, _Grunning, _Gsyscall,
                           _Gwaiting, _Gdead, acquirem, releasem)
 
 # %% ../nbs/13_trace.ipynb #f1df2d98
@@ -33,7 +34,7 @@ def stateName(new, reason):
     return {_Grunnable: "runnable", _Grunning: "running", _Gsyscall: "syscall"}[new]
 
 # %% ../nbs/13_trace.ipynb #1f5449a2
-class Tracer:
+class Tracer(observer):
     "One trace being written: hooks append records to `buf`; `flush` turns them into trace events in the file."
     flushEvery = 512    # records held before conversion: the bound on the tracer's memory (and on a pause)
 
@@ -254,15 +255,12 @@ def _attach(self):
             out.append(_begin(self, "0.000", mTid, '"schedule"', "sched"))
             self.msched = True
         self.write(out)
-        sched.tracer = self
-        observers_changed()
+        observe_start(self)
 
 
 def detach(tr):
     "Stop the hooks feeding `tr` (if they still do)."
-    if sched.tracer is tr:
-        sched.tracer = None
-        observers_changed()
+    observe_stop(tr)
 
 
 def _finish(self):

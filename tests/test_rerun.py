@@ -21,6 +21,7 @@ PROGRAM = textwrap.dedent(r'''
     from gonb import signal as gsignal
     from gonb import trace
     from gonb.runtime import sched
+    from gonb.bench.servers import WakeLatency
 
     T0 = time.monotonic_ns()
 
@@ -54,8 +55,8 @@ PROGRAM = textwrap.dedent(r'''
                        "thread": describe(sched.sysmon), "log": sysmon.sysmonlog},
             "signals": {"wanted": sorted(gsignal.sig.wanted), "saved": sorted(gsignal.sig.saved),
                         "pair": [gsignal.sig.w is None, gsignal.sig.r is None], "handlers": len(gsignal.handlers)},
-            "tracer": [trace._tracer is None, describe(sched.tracer)],
-            "observers": [describe(sched.trace), describe(sched.latency), sched.observing],
+            "tracer": [trace._tracer is None, any(isinstance(o, trace.Tracer) for o in sched.observers)],
+            "observers": [describe(sched.observers), sched.observing],
             "subsystems": list(runtime.subsystems),
         }
 
@@ -77,8 +78,8 @@ PROGRAM = textwrap.dedent(r'''
         gonb.after_func(30, lambda: None)
         if threading.current_thread() is threading.main_thread():
             gsignal.notify(gonb.Chan(1), signal.SIGUSR1)     # a handler, the signal loop and its socketpair
-        runtime.trace_start()                                # the state trace and the latency histograms
-        runtime.latency_start()
+        runtime.trace_start()                                # the state trace, never stopped
+        runtime.observe_start(WakeLatency())                 # the lab's counters, never stopped
         trace.start(os.path.join(tempfile.mkdtemp(), "t.json"))   # the tracer, never stopped
         gonb.syscall(time.sleep, 0.03)                       # outlasts a sysmon tick: the P is handed off
         t0 = gonb.now()

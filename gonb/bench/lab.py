@@ -121,7 +121,7 @@ def run_bench(plan, progress=None, command=""):
     kinds = [k for k in plan.kinds if k not in skipped]
     plan.kinds = kinds
     scpu, ccpu = cpus()
-    res = {"meta": dict(machine(), command=command, loadavg_start=os.getloadavg()[0], date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
+    res = {"meta": dict(machine(), command=command, hist=HIST_SCHEME, loadavg_start=os.getloadavg()[0], date=time.strftime("%Y-%m-%d %H:%M:%S %z"),
                         client=client, server_cpu=scpu, client_cpu=ccpu, plan=plan.to_dict(),
                         skipped=skipped, go=go_version() if gobin else None, versions=versions(kinds)),
            "runs": []}

@@ -9,7 +9,6 @@ __all__ = ['RATIOS', 'COLORS', 'PLOTS', 'run_metrics', 'spread', 'summarize_runs
 
 # %% ../../nbs/08c_report.ipynb #0d1be12b
 from pathlib import Path
-from ..runtime import Histogram
 from .servers import *
 
 # %% ../../nbs/08c_report.ipynb #d7f175b0
@@ -124,9 +123,9 @@ def footer(fig, res, what):
 def kinds_of(res): return [k for k in KINDS if k in res["summary"]]
 
 
-def cdf_xy(hist):
-    "A CDF (ms, fraction) from Histogram buckets."
-    h = Histogram.from_buckets(hist)
+def cdf_xy(hist, old=False):
+    "A CDF (ms, fraction) from Histogram buckets (`old`: results written in the older 4-per-power-of-two buckets)."
+    h = (Histogram.from_quarter_buckets if old else Histogram.from_buckets)(hist)
     xs, ys, seen = [], [], 0
     for b in sorted(h.buckets):
         seen += h.buckets[b]
@@ -137,6 +136,7 @@ def cdf_xy(hist):
 
 def plot_cdf(res):
     "The probe's round trip, as a CDF per scenario and runtime; and gonb's wake-ups inside the server."
+    old = res["meta"].get("hist") != HIST_SCHEME   # results from before the 1 % histogram
     import matplotlib.pyplot as plt
     keys = [k for k in dict.fromkeys(r["key"] for r in res["runs"]) if not k.startswith("echo")]
     ncols = min(3, len(keys) + 1)
@@ -149,7 +149,7 @@ def plot_cdf(res):
             s = res["summary"][kind].get(key)
             if not s: continue
             if s["hists"].get("probe"):
-                ax.step(*cdf_xy(s["hists"]["probe"]), where="post", color=COLORS[kind], label=kind,
+                ax.step(*cdf_xy(s["hists"]["probe"], old), where="post", color=COLORS[kind], label=kind,
                         lw=2.2 if kind.startswith("gonb") else 1.2)
             elif s.get("starved"):
                 ax.plot([], [], color=COLORS[kind], ls=":", label=f"{kind}: no answer")
@@ -162,7 +162,7 @@ def plot_cdf(res):
         s = res["summary"].get("gonb-epoll", {}).get(key, {})
         for name, ls in (("poll_to_run", "-"), ("server_delay", "--")):
             if s.get("hists", {}).get(name):
-                ax.step(*cdf_xy(s["hists"][name]), where="post", ls=ls, color=f"C{i}",
+                ax.step(*cdf_xy(s["hists"][name], old), where="post", ls=ls, color=f"C{i}",
                         label=f"{key}: {name.replace('_', ' ')}")
     ax.set_xscale("log"); ax.set_title("inside gonb-epoll: wake-ups"); ax.set_xlabel("ms"); ax.grid(alpha=.3)
     ax.set_ylim(0, 1.02)
