@@ -10,6 +10,7 @@ import json, os, sys, threading
 from contextlib import contextmanager
 from typing import Iterator, TextIO
 from . import runtime
+from .fd import patch   # the one rule for a method added to an earlier class (chapter 04)
 from .bench.servers import Histogram   # the lab's (chapter 08a): the scheduler-latency summary below
 from .runtime import (sched, nanotime, observer, observe_start, observe_stop, _Gidle, _Grunnable, _Grunning, _Gsyscall,
                           _Gwaiting, _Gdead, acquirem, releasem)
@@ -202,7 +203,8 @@ def tracerLock(tr):
     finally: releasem(mp)
 
 
-def _flush(self):
+@patch
+def flush(self: Tracer):
     "Convert and write every record appended so far (any thread; one at a time)."
     with tracerLock(self):
         if self.closed: return
@@ -225,7 +227,8 @@ def flushTrack():
     return sysmonTid if threading.current_thread() is sched.sysmon else 0
 
 
-def _write(self, lines):
+@patch
+def write(self: Tracer, lines):
     "Append trace-event lines to the file; a failing write stops tracing (the run goes on)."
     if not lines or self.error is not None: return
     text = ("\n" if self.first else ",\n") + ",\n".join(lines)
@@ -239,7 +242,8 @@ def _write(self, lines):
     self.first = False
 
 
-def _attach(self):
+@patch
+def attach(self: Tracer):
     "Start recording in the running runtime: name the tracks, open a slice for every goroutine alive now."
     with tracerLock(self):
         self.t0 = nanotime()
@@ -263,7 +267,8 @@ def detach(tr):
     observe_stop(tr)
 
 
-def _finish(self):
+@patch
+def finish(self: Tracer):
     "Stop recording, write what is left, end every open slice now, and close the array and the file."
     detach(self)
     self.flush()
@@ -282,8 +287,6 @@ def _finish(self):
         except OSError as e:
             self.error = self.error or e
 
-
-Tracer.flush, Tracer.write, Tracer.attach, Tracer.finish = _flush, _write, _attach, _finish
 
 # %% ../nbs/13_trace.ipynb #9e674da5
 _tracer = None   # the trace being written: armed for the next run, or recording the running one
