@@ -186,7 +186,7 @@ class PacketConn(Conn):
         runtime.apicall()
         if addr is not None and not hasattr(addr, "network"):
             raise TypeError(f"write_to: addr must be a {self.addr_type.__name__}, not {type(addr).__name__}"
-                            f" (net.ResolveUDPAddr or net.UnixAddr(path, 'unixgram') make one)")
+                            f" (packet.ResolveUDPAddr or net.UnixAddr(path, 'unixgram') make one)")
         try:
             if not isinstance(addr, self.addr_type): raise errno_error(_errno.EINVAL)
             if self.fd.raddr is not None: raise ErrWriteToConnected()

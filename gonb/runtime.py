@@ -661,9 +661,9 @@ def semrelease(s: Sema):
 
 def semrelease1(s: Sema, handoff: cython.bint):
     "Release a unit of `s` (sema.go semrelease1); on a `handoff` the woken waiter runs at once, in our slice."
-    woke = bool(s.waiters)
+    ticket = handoff and bool(s.waiters)   # Go's s.ticket = 1: the released unit went straight to the waiter
     semrelease(s)
-    if handoff and woke: goyield()
+    if ticket and sched.m0.locks == 0: goyield()   # direct handoff, unless we may not leave the M (Go's m.locks)
 
 
 def goyield():
