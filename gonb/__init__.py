@@ -14,7 +14,9 @@ from .chan import Chan
 from .selectgo import select
 from .time import Timer, Ticker, after, after_func
 from .io import EOF, ErrDeadlineExceeded
-from . import io, net, runtime, sync, context, signal
+from . import io, net, packet, runtime, sync, context, signal
+import os as _os
+if _os.environ.get("GONB_TRACE"): from gonb import trace   # it attaches itself to every run (chapter 13)
 
 # settings.ini's version; nbdev_export keeps this line in step, here below the module docstring
 __version__ = "0.1.0"

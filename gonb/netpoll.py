@@ -27,7 +27,7 @@ def netpollblockcommit(gp: G, gpp):
     pd, field = gpp
     if getattr(pd, field) != pdWait: return False
     setattr(pd, field, gp)
-    sched.netpollWaiters += 1
+    netpollAdjustWaiters(1)
     return True
 
 

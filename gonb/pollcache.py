@@ -93,6 +93,15 @@ class pollCache:
 
 pollcache = pollCache()
 
+# %% ../nbs/01_pollcache.ipynb #a1c0de30
+def pollcacheReset():
+    """Between runs (chapter 06's registry): an empty cache, as a fresh process has. Go never frees a
+    pollDesc, but a Go process has one run; each gonb run has its own poller, so none carries over."""
+    pollcache.first, pollcache.blocks = None, []
+
+
+runtime.attach("pollcache", reset=pollcacheReset)
+
 # %% ../nbs/01_pollcache.ipynb #a327765d
 netpollPlatforms = {"epoll": "gonb.netpoll_epoll:EpollPoller", "poll": "gonb.netpoll_epoll:PollPoller"}
 
