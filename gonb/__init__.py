@@ -15,6 +15,7 @@ from .selectgo import select
 from .time import Timer, Ticker, after, after_func
 from .io import EOF, ErrDeadlineExceeded
 from . import io, net, runtime, sync, context, signal
+from . import splice   # chapter 14a: TCPConn.read_from, so io.copy between sockets splices
 
 # settings.ini's version; nbdev_export keeps this line in step, here below the module docstring
 __version__ = "0.1.0"
