@@ -68,6 +68,7 @@ def errno_class(code):
 def with_kind(base, kind):
     "`base` made catchable as `kind` too: a class deriving from both (cached)."
     if issubclass(base, kind): return base
+    if issubclass(kind, base): return kind   # an error wrapped twice (readfrom around write): already both
     return type(base.__name__, (base, kind), {"__module__": base.__module__})
 
 
