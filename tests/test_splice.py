@@ -13,6 +13,13 @@ from gonb.io import EOF
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture
+def empty_pool():
+    "Close the pooled pipes earlier tests left (a full collection empties the pool), before fd_baseline counts."
+    gc.collect()
+    assert splice.splicePipePool == []
+
+
 def pair(ln):
     "A dialed conn and its accepted peer."
     out = []
@@ -37,7 +44,7 @@ def test_proxy_moves_bytes_by_splice(gorun):
     assert others <= 8 * calls.get("read", [0])[0] and others < 1024, calls
 
 
-def test_copy_n_splices_and_counts_down(gorun, fd_baseline):
+def test_copy_n_splices_and_counts_down(gorun, empty_pool, fd_baseline):
     "copy_n between two TCP conns splices exactly n bytes; the LimitedReader's N is counted down; pipes pool."
     def main():
         ln = net.listen("tcp", "127.0.0.1:0")
