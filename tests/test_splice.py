@@ -223,3 +223,14 @@ def test_splice_unsupported_falls_back(gorun, monkeypatch):
         assert buf == b"hello"
         for x in (a, b, b_peer, ln): x.close()
     gorun(main)
+
+
+@pytest.mark.skipif(not shutil.which("go"), reason="the proxy scenario's backend and load client are Go's")
+def test_proxy_lab_smoke():
+    "The lab's proxy scenario runs end to end: gonb's and Go's proxies, every echo of 64 KiB verified."
+    from gonb.bench.lab import proxy_table, run_proxy_lab
+    res = run_proxy_lab(["gonb-epoll", "go"], repeat=1, seconds=0.3, warmup=0.1, out=open(os.devnull, "w"))
+    assert sorted(res["summary"]) == ["go", "gonb-epoll"], res["summary"]
+    for r in res["runs"]:
+        assert r["verified"] > 0 and not r["mismatches"] and r["proxy_ms_per_mib"] > 0, r
+    assert "gonb-epoll" in proxy_table(res)
