@@ -81,6 +81,12 @@ def tcp_pair():
     return ln, c, s
 
 
+def pair(ln):
+    "A conn dialed to listener `ln` (tcp or unix) and its accepted peer (not tracked)."
+    c = net.dial(ln.addr().network(), str(ln.addr()))
+    return c, ln.accept()
+
+
 def close_all(*objs):
     for o in objs:
         try:

@@ -4,6 +4,7 @@ gonb's: the value is returned, and an error that came with data is raised by the
 import pytest
 
 import gonb
+from goutil import pair
 from gonb import bufio, io, net
 from gonb.bufio import (ErrBufferFull, ErrFinalToken, ErrInvalidUnreadByte, ErrNegativeCount, ErrTooLong,
                         Reader, Scanner, Writer, scan_bytes, scan_lines, scan_runes, scan_words)
@@ -687,12 +688,6 @@ def test_buffer_and_split_after_scan():
 
 # ---- on conns: bad input leaves the conn usable ----------------------------------------------------
 
-def pair(ln):
-    out = []
-    gonb.go(lambda: out.append(ln.accept()))
-    c = net.dial("tcp", str(ln.addr()))
-    while not out: gonb.sleep(0.001)
-    return c, out[0]
 
 
 def test_bad_input_on_a_conn(gorun):

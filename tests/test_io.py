@@ -2,17 +2,12 @@
 import pytest
 
 import gonb
+from goutil import pair
 from gonb import bufio, io, net
 from gonb.io import EOF, ErrUnexpectedEOF
 from test_typing import unannotated
 
 
-def pair(ln):
-    out = []
-    gonb.go(lambda: out.append(ln.accept()))
-    c = net.dial("tcp", str(ln.addr()))
-    while not out: gonb.sleep(0.001)
-    return c, out[0]
 
 
 def test_star_import_gives_the_api():

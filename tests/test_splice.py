@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import gonb
+from goutil import pair
 from gonb import io, net, splice
 from gonb.io import EOF
 
@@ -20,13 +21,6 @@ def empty_pool():
     assert splice.splicePipePool == []
 
 
-def pair(ln):
-    "A dialed conn and its accepted peer."
-    out = []
-    gonb.go(lambda: out.append(ln.accept()))
-    c = net.dial(ln.addr().network(), str(ln.addr()))
-    while not out: gonb.sleep(0.001)
-    return c, out[0]
 
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
