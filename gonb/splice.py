@@ -62,15 +62,19 @@ def putPipe(p):
     else: splicePipePool.append(p)
 
 
-def drainPipePool(phase, info, pool=splicePipePool, close=os.close):
-    """A gc callback: a full collection empties the pool, as Go's GC empties a sync.Pool. (Its names are
-    bound early: the last collection runs while the interpreter is clearing modules.)"""
-    if phase != "start" or info.get("generation") != 2: return
+def emptyPipePool(pool=splicePipePool, close=os.close):
+    """Close every idle pipe. (Its names are bound early: the last collection, which calls this, runs
+    while the interpreter is clearing modules.)"""
     while True:
         try: p = pool.pop()
         except IndexError: return
         close(p.rfd)
         close(p.wfd)
+
+
+def drainPipePool(phase, info, empty=emptyPipePool):
+    "A gc callback: a full collection empties the pool, as Go's GC empties a sync.Pool."
+    if phase == "start" and info.get("generation") == 2: empty()
 
 
 gc.callbacks.append(drainPipePool)

@@ -4,8 +4,8 @@ gonb's: the value is returned, and an error that came with data is raised by the
 import pytest
 
 import gonb
-from goutil import pair
-from gonb import bufio, io, net
+from goutil import no_idle_pipes, pair   # no_idle_pipes: an autouse fixture
+from gonb import bufio, io, net, splice
 from gonb.bufio import (ErrBufferFull, ErrFinalToken, ErrInvalidUnreadByte, ErrNegativeCount, ErrTooLong,
                         Reader, Scanner, Writer, scan_bytes, scan_lines, scan_runes, scan_words)
 from gonb.io import EOF, ErrClosedPipe, ErrNoProgress, ErrShortWrite

@@ -2,12 +2,10 @@
 import pytest
 
 import gonb
-from goutil import pair
-from gonb import bufio, io, net
+from goutil import no_idle_pipes, pair   # no_idle_pipes: an autouse fixture
+from gonb import bufio, io, net, splice
 from gonb.io import EOF, ErrUnexpectedEOF
 from test_typing import unannotated
-
-
 
 
 def test_star_import_gives_the_api():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import gonb
-from goutil import pair
+from goutil import no_idle_pipes, pair   # no_idle_pipes: an autouse fixture
 from gonb import io, net, splice
 from gonb.io import EOF
 
@@ -19,8 +19,6 @@ def empty_pool():
     "Close the pooled pipes earlier tests left (a full collection empties the pool), before fd_baseline counts."
     gc.collect()
     assert splice.splicePipePool == []
-
-
 
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
