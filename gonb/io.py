@@ -7,7 +7,8 @@ __all__ = ['EOF', 'ErrUnexpectedEOF', 'ErrNetClosing', 'ErrFileClosing', 'ErrDea
            'errstr', 'errno_class', 'with_kind', 'SyscallError', 'NewSyscallError', 'ErrShortWrite', 'ErrShortBuffer',
            'ErrNoProgress', 'ErrClosedPipe', 'Reader', 'Writer', 'WriterTo', 'ReaderFrom', 'StringWriter',
            'copy_buffer', 'copy', 'LimitedReader', 'limit_reader', 'copy_n', 'read_at_least', 'read_full', 'read_all',
-           'write_string', 'multi_writer', 'multi_reader', 'PipeReader', 'PipeWriter', 'pipe']
+           'ReaderAt', 'SectionReader', 'section_reader', 'write_string', 'multi_writer', 'multi_reader', 'PipeReader',
+           'PipeWriter', 'pipe']
 
 # %% ../nbs/07_io.ipynb #341bf704
 import errno as _errno, functools, os
@@ -257,6 +258,50 @@ def read_all(r: Reader) -> bytes:
             try: n += r.read(free)
             except EOF: return bytes(b[:n])
             except Exception as e: raise counted(e, "data", bytes(b[:n]))
+
+# %% ../nbs/07_io.ipynb #a7c1001c
+class ReaderAt(Protocol):
+    "io.ReaderAt: `read_at(p, off)` fills p from offset off; fewer bytes than len(p) mean the end; none: EOF."
+    def read_at(self, p: "bytearray | memoryview", off: int) -> int: ...
+
+
+class SectionReader:
+    "io.SectionReader: `read`, `read_at`, `seek` and `size` over bytes [off, off + n) of a ReaderAt."
+    def __init__(self, r: ReaderAt, off: int, n: int):
+        self.r, self.base, self.off = r, off, off
+        self.limit = off + n if off <= (1 << 63) - 1 - n else (1 << 63) - 1   # Go's int64 bound
+
+    def read(self, p: "bytearray | memoryview") -> int:
+        if self.off >= self.limit: raise EOF()
+        if len(p) > self.limit - self.off: p = memoryview(p)[:self.limit - self.off]
+        n = self.r.read_at(p, self.off)
+        self.off += n
+        return n
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        "Move the read position; returns it, relative to the window's start."
+        if whence == os.SEEK_SET: offset += self.base
+        elif whence == os.SEEK_CUR: offset += self.off
+        elif whence == os.SEEK_END: offset += self.limit
+        else: raise ValueError("Seek: invalid whence")
+        if offset < self.base: raise ValueError("Seek: invalid offset")
+        self.off = offset
+        return offset - self.base
+
+    def read_at(self, p: "bytearray | memoryview", off: int) -> int:
+        if off < 0 or off >= self.limit - self.base: raise EOF()
+        off += self.base
+        if len(p) > self.limit - off: p = memoryview(p)[:self.limit - off]   # cut at the window's end
+        return self.r.read_at(p, off)
+
+    def size(self) -> int:
+        "The window's length in bytes."
+        return self.limit - self.base
+
+
+def section_reader(r: ReaderAt, off: int, n: int) -> SectionReader:
+    "io.NewSectionReader: a Reader of the `n` bytes of `r` from offset `off`."
+    return SectionReader(r, off, n)
 
 # %% ../nbs/07_io.ipynb #a7c1001a
 class multiWriter:

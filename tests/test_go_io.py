@@ -523,3 +523,97 @@ def test_pipe_deadlock():
         r, _ = io.pipe()
         r.read(bytearray(1))
     with pytest.raises(gonb.Deadlock): gonb.run(main)
+
+
+# ---- io_test.go: SectionReader and a Writer that claims too much -----------------------------------
+
+class StringsReaderAt:
+    "strings.Reader's ReadAt, with gonb's ReaderAt contract (a short count is the end; nothing at all, EOF)."
+    def __init__(self, s): self.b = s.encode()
+    def read_at(self, p, off):
+        if off < 0: raise ValueError("strings.Reader.ReadAt: negative offset")
+        if off >= len(self.b):
+            if len(p) == 0: return 0
+            raise EOF()
+        n = len(self.b[off:off + len(p)])
+        p[:n] = self.b[off:off + n]
+        return n
+
+
+DAT = "a long sample data, 1234567890"
+
+
+@pytest.mark.parametrize("data, off, n, bufLen, at, exp, err", [
+    ("", 0, 10, 2, 0, "", EOF),
+    (DAT, 0, len(DAT), 0, 0, "", None),
+    (DAT, len(DAT), 1, 1, 0, "", EOF),
+    (DAT, 0, len(DAT) + 2, len(DAT), 0, DAT, None),
+    (DAT, 0, len(DAT), len(DAT) // 2, 0, DAT[:len(DAT) // 2], None),
+    (DAT, 0, len(DAT), len(DAT), 0, DAT, None),
+    (DAT, 0, len(DAT), len(DAT) // 2, 2, DAT[2:2 + len(DAT) // 2], None),
+    (DAT, 3, len(DAT), len(DAT) // 2, 2, DAT[5:5 + len(DAT) // 2], None),
+    (DAT, 3, len(DAT) // 2, len(DAT) // 2 - 2, 2, DAT[5:5 + len(DAT) // 2 - 2], None),
+    (DAT, 3, len(DAT) // 2, len(DAT) // 2 + 2, 2, DAT[5:5 + len(DAT) // 2 - 2], "short"),
+    (DAT, 0, 0, 0, -1, "", EOF),
+    (DAT, 0, 0, 0, 1, "", EOF)])
+def test_section_reader_read_at(data, off, n, bufLen, at, exp, err):
+    """TestSectionReader_ReadAt. Go's (n, EOF) after bytes is gonb's short count ("short": n < len(buf));
+    its (0, EOF) is gonb's EOF."""
+    s = io.section_reader(StringsReaderAt(data), off, n)
+    buf = bytearray(bufLen)
+    if err is EOF:
+        with pytest.raises(EOF): s.read_at(buf, at)
+        return
+    got = s.read_at(buf, at)
+    assert got == len(exp) and buf[:got].decode() == exp
+    assert (got < len(buf)) == (err == "short")
+
+
+def test_section_reader_seek():
+    "TestSectionReader_Seek: Seek behaves as bytes.Reader's Seek does, and past the end a read is EOF."
+    class bytesReader:
+        "bytes.Reader's Seek: a negative result is an error and moves nothing."
+        def __init__(self, n): self.n, self.i = n, 0
+        def seek(self, offset, whence):
+            abs_ = {0: offset, 1: self.i + offset, 2: self.n + offset}[whence]
+            if abs_ < 0: raise ValueError("bytes.Reader.Seek: negative position")
+            self.i = abs_
+            return abs_
+    br = bytesReader(3)
+    sr = io.section_reader(StringsReaderAt("foo"), 0, 3)
+    for whence in (0, 1, 2):
+        for offset in range(-3, 5):
+            try: want = br.seek(offset, whence)
+            except ValueError: want = None
+            try: got = sr.seek(offset, whence)
+            except ValueError: got = None
+            assert got == want, (whence, offset)
+    assert sr.seek(100, 0) == 100
+    with pytest.raises(EOF): sr.read(bytearray(10))
+    with pytest.raises(ValueError, match="Seek: invalid whence"): sr.seek(0, 7)
+
+
+@pytest.mark.parametrize("data, want", [(DAT, 30), ("", 0)])
+def test_section_reader_size(data, want):
+    "TestSectionReader_Size."
+    assert io.section_reader(StringsReaderAt(data), 0, len(data)).size() == want
+
+
+def test_section_reader_max():
+    "TestSectionReader_Max: a window running to Go's largest int64 reads to the source's end, then EOF."
+    sr = io.section_reader(StringsReaderAt("abcdef"), 3, (1 << 63) - 1)
+    assert sr.read(bytearray(3)) == 3
+    with pytest.raises(EOF): sr.read(bytearray(3))
+
+
+def test_copy_large_writer():
+    "TestCopyLargeWriter (issue 39978): a Writer reporting more than it was given is errInvalidWrite; its own error wins."
+    class largeWriter:
+        def __init__(self, err=None): self.err = err
+        def write(self, p):
+            if self.err is not None: raise self.err
+            return len(p) + 1
+    with pytest.raises(OSError, match="invalid write result"): io.copy(largeWriter(), Buffer(b"hello, world."))
+    want = OSError("largeWriterError")
+    with pytest.raises(OSError) as ei: io.copy(largeWriter(want), Buffer(b"hello, world."))
+    assert ei.value is want

@@ -20,8 +20,8 @@ def test_star_import_gives_the_api():
 
 
 IO_API = [io.copy, io.copy_buffer, io.copy_n, io.read_full, io.read_at_least, io.read_all, io.write_string,
-          io.multi_writer, io.multi_reader, io.limit_reader, io.pipe]
-IO_CLASSES = [io.LimitedReader, io.PipeReader, io.PipeWriter, bufio.Reader, bufio.Writer, bufio.Scanner]
+          io.multi_writer, io.multi_reader, io.limit_reader, io.section_reader, io.pipe]
+IO_CLASSES = [io.LimitedReader, io.SectionReader, io.PipeReader, io.PipeWriter, bufio.Reader, bufio.Writer, bufio.Scanner]
 
 
 def test_io_api_is_annotated():
