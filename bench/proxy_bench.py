@@ -36,7 +36,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(res, indent=1))
     print("\n" + proxy_table(res))
-    print(f"\n{res['meta']['gonb']}\nload average {res['meta']['loadavg_start']:.1f} -> {res['meta']['loadavg_end']:.1f}; "
+    print(f"\n{res['meta']['gonb']}\nload average {res['meta']['loadavg_start']:.1f} -> {res['meta']['loadavg_end']:.1f}, "
+          f"other work {res['meta']['others_cpu_median']} cores (median); "
           f"{res['meta']['elapsed_seconds']:.0f} s; results in {out / 'latest.json'}")
     return 1 if any(r.get("mismatches") for r in res["runs"]) else 0
 

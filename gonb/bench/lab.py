@@ -225,6 +225,8 @@ def run_proxy_lab(kinds=None, conns=10, size=64 << 10, repeat=3, seconds=2.0, wa
                 print(f"[{rep + 1}/{repeat}] {kind:16} {describe(sc, r)}", file=out, flush=True)
     res["meta"]["elapsed_seconds"] = round(time.monotonic() - t0, 1)
     res["meta"]["loadavg_end"] = os.getloadavg()[0]
+    oc = sorted(r["others_cpu"] for r in res["runs"] if "others_cpu" in r)
+    res["meta"]["others_cpu_median"] = oc[len(oc) // 2] if oc else None   # cores busy outside the lab
     res["summary"] = proxy_summary(res["runs"], kinds)
     return res
 
