@@ -51,7 +51,7 @@ def sum_strace(path):
 
 
 def run(messages, size):
-    "Backend and client here, the proxy in a child under strace; returns the summed table."
+    "Backend and client here, the proxy in a child under strace; returns the summed table (None: no tracing)."
     tmp = tempfile.mkdtemp(prefix="gonb-splice-")
     trace = os.path.join(tmp, "strace.txt")
     result = {}
@@ -74,6 +74,9 @@ def run(messages, size):
                               stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not attached(child.pid): gonb.sleep(0.01)   # then dial
+        if not attached(child.pid):                   # no ptrace here: nothing to count
+            for p in (child, st): p.kill(); p.wait()
+            return backend.close()
         c = net.dial("tcp", addr)
         msg, got = os.urandom(size), bytearray(size)
         for _ in range(messages):
@@ -90,7 +93,7 @@ def run(messages, size):
 
     gonb.run(main)
     shutil.rmtree(tmp, ignore_errors=True)
-    return result
+    return result or None   # None: strace could not attach
 
 
 def attached(pid):
@@ -114,6 +117,7 @@ if __name__ == "__main__":
         sys.exit(0)
     if not shutil.which("strace"): sys.exit("splice_proxy: strace is not installed")
     table = run(a.messages, a.size)
+    if table is None: sys.exit("splice_proxy: strace could not attach to the proxy (is ptrace permitted here?)")
     if a.json:
         print(json.dumps({"messages": a.messages, "size": a.size, "syscalls": table}))
     else:
