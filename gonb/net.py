@@ -527,6 +527,10 @@ class UnixListener(Listener):
                 if stat.S_ISSOCK(os.lstat(name).st_mode): os.unlink(name)
             except OSError: pass
 
+# %% ../nbs/00_listen.ipynb #a00ux001
+# Go's UnixConn has CloseRead and CloseWrite too (net/unixsock.go): the same shutdown(2) as TCPConn's.
+UnixConn.close_read, UnixConn.close_write = TCPConn.close_read, TCPConn.close_write
+
 # %% ../nbs/00_listen.ipynb #2c5f478b
 def internet_socket(net, laddr, raddr, sotype, proto, mode, deadline=None, ctx=None):
     "Pick the address family, then make the socket (net/ipsock_posix.go internetSocket)."

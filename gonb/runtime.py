@@ -17,7 +17,6 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
            'latency_stop', 'busyness', 'print_trace']
 
 # %% ../nbs/06_proc.ipynb #3415715d
-import cython
 from typing import Callable, Optional, ParamSpec, TypeVar
 import heapq, threading, time, types
 from collections import deque
@@ -27,16 +26,12 @@ _R = TypeVar("_R")               # what run's function returns
 
 
 # %% ../nbs/06_proc.ipynb #7e25972d
-# Compiled (chapter 15), `cython.declare` makes each status a C constant; in Python it is the plain value.
-# A C constant is no module attribute: `globals()` publishes them for the modules that import them.
-_Gidle     = cython.declare(cython.int, 0)  # just allocated, not yet initialised
-_Grunnable = cython.declare(cython.int, 1)  # on a run queue; not executing user code
-_Grunning  = cython.declare(cython.int, 2)  # executing user code; owns the M and the P
-_Gsyscall  = cython.declare(cython.int, 3)  # in a blocking system call (chapter 03)
-_Gwaiting  = cython.declare(cython.int, 4)  # parked in the runtime; some other party will goready it
-_Gdead     = cython.declare(cython.int, 6)  # finished
-globals().update(_Gidle=_Gidle, _Grunnable=_Grunnable, _Grunning=_Grunning, _Gsyscall=_Gsyscall,
-                 _Gwaiting=_Gwaiting, _Gdead=_Gdead)
+_Gidle     = 0  # just allocated, not yet initialised
+_Grunnable = 1  # on a run queue; not executing user code
+_Grunning  = 2  # executing user code; owns the M and the P
+_Gsyscall  = 3  # in a blocking system call (chapter 03)
+_Gwaiting  = 4  # parked in the runtime; some other party will goready it
+_Gdead     = 6  # finished
 
 gStatusStrings = {_Gidle: "idle", _Grunnable: "runnable", _Grunning: "running",
                   _Gsyscall: "syscall", _Gwaiting: "waiting", _Gdead: "dead"}
@@ -53,198 +48,143 @@ waitReasonSemacquire = "semacquire"
 waitReasonForceGCIdle = "force gc (idle)"
 
 # %% ../nbs/06_proc.ipynb #8d17f520
-@cython.cclass
 class G:
     "A goroutine (runtime2.go `g`): a greenlet plus the scheduler's bookkeeping."
-    __slots__ = ("goid", "status", "waitreason", "glet", "fn", "args", "kwargs",
-                 "result", "panic", "timer", "sleepWhen", "preempt", "system", "pollt", "readyt")
-    goid: cython.long
-    status: cython.int
-    waitreason: object
-    glet: object
-    fn: object
-    args: object
-    kwargs: object
-    result: object
-    panic: object
-    timer: object
-    sleepWhen: object      # nanotime + any duration: unbounded, as Python ints are
-    preempt: cython.bint
-    system: cython.bint
-    pollt: cython.longlong
-    readyt: cython.longlong
+    goid: int
+    status: int           # _Gidle, _Grunnable, ...: changed by casgstatus only
+    waitreason: str       # why it is parked; valid only in _Gwaiting
+    glet: object          # its greenlet, created by newproc
+    fn: Callable          # what it runs: fn(*args, **kwargs)
+    args: tuple
+    kwargs: dict
+    result: object        # fn's return value, kept for the main goroutine
+    panic: Optional[BaseException]  # the exception that ended it, if any
+    timer: object         # its sleep timer, made on first gonb.sleep
+    sleepWhen: int        # when that sleep ends (nanotime; unbounded, as Python ints are)
+    preempt: bool         # sysmon asks it to yield (Go's gp.preempt / stackguard0)
+    system: bool          # a runtime goroutine (forcegc): hidden from the dump
+    pollt: int            # when the poller saw its fd ready (latency recording only)
+    readyt: int           # when it last became runnable (latency recording only)
+    __slots__ = tuple(__annotations__)
 
     def __init__(self, goid, fn, args, kwargs):
-        self.goid = goid
-        self.status = _Gidle
-        self.waitreason = waitReasonZero  # why it is parked; valid only in _Gwaiting
-        self.glet = None                  # its greenlet, created by newproc
-        self.fn, self.args, self.kwargs = fn, args, kwargs
-        self.result = None                # fn's return value, kept for the main goroutine
-        self.panic = None                 # the exception that ended it, if any
-        self.timer = None                 # its sleep timer, made on first gonb.sleep
-        self.sleepWhen = 0                # when that sleep ends (nanotime)
-        self.preempt = False              # sysmon asks it to yield (Go's gp.preempt / stackguard0)
-        self.system = False               # a runtime goroutine (forcegc): hidden from the dump
-        self.pollt = 0                    # when the poller saw its fd ready (latency recording only)
-        self.readyt = 0                   # when it last became runnable (latency recording only)
+        self.goid, self.status, self.waitreason, self.glet = goid, _Gidle, waitReasonZero, None
+        self.fn, self.args, self.kwargs, self.result, self.panic = fn, args, kwargs, None, None
+        self.timer, self.sleepWhen, self.preempt, self.system = None, 0, False, False
+        self.pollt = self.readyt = 0
 
     def __repr__(self):
         reason = f", {self.waitreason}" if self.status == _Gwaiting and self.waitreason else ""
         return f"<goroutine {self.goid} [{gStatusStrings[self.status]}{reason}]>"
 
+
 # %% ../nbs/06_proc.ipynb #5e1e5faf
-_runqSize = cython.declare(cython.int, 256)  # runtime2.go: p.runq [256]guintptr (a C constant, as the G statuses)
-gomaxprocs = 1   # one P: CPython runs one thread of Python at a time
+_runqSize = 256   # runtime2.go: p.runq [256]guintptr
+gomaxprocs = 1    # one P: CPython runs one thread of Python at a time
 
 # P status values (runtime2.go)
-_Pidle    = cython.declare(cython.int, 0)  # no M is running goroutines on it (the M is blocked in netpoll)
-_Prunning = cython.declare(cython.int, 1)  # owned by the M, which runs goroutines or the scheduler
-_Psyscall = cython.declare(cython.int, 2)  # its M is blocked in a system call on behalf of a goroutine (chapter 03)
-globals().update(_runqSize=_runqSize, _Pidle=_Pidle, _Prunning=_Prunning, _Psyscall=_Psyscall)
+_Pidle    = 0  # no M is running goroutines on it (the M is blocked in netpoll)
+_Prunning = 1  # owned by the M, which runs goroutines or the scheduler
+_Psyscall = 2  # its M is blocked in a system call on behalf of a goroutine (chapter 03)
 
-@cython.cclass
 class P:
     "A processor (runtime2.go `p`): the local run queue, `runnext`, `schedtick` and the timer heap."
-    __slots__ = ("id", "status", "m", "schedtick", "syscalltick", "runq", "runqhead", "runqtail",
-                 "runnext", "timers", "ntimers")
-    id: cython.int
-    status: cython.int
-    m: object
-    schedtick: cython.long
-    syscalltick: cython.long
-    runq: object
-    runqhead: cython.long
-    runqtail: cython.long
-    runnext: G
-    timers: object
-    ntimers: cython.long
+    id: int
+    status: int         # _Pidle, _Prunning, _Psyscall
+    m: Optional["M"]    # the M that owns it
+    schedtick: int      # incremented on every scheduler call that starts a new slice
+    syscalltick: int    # incremented on every system call (sysmon watches both)
+    runq: list          # ring buffer; slots [runqhead, runqtail) hold runnable Gs
+    runqhead: int       # ever-growing counters; index with % _runqSize
+    runqtail: int
+    runnext: Optional[G]  # the G to run next, ahead of runq
+    timers: list        # heap of (hwhen, hkey, timer): hwhen ≤ timer.when (a later move is lazy)
+    ntimers: int        # live timers in the heap (a timer keeps the program alive)
+    __slots__ = tuple(__annotations__)
 
     def __init__(self, id):
-        self.id = id
-        self.status = _Prunning
-        self.m = None
-        self.schedtick = 0                # incremented on every scheduler call that starts a new slice
-        self.syscalltick = 0              # incremented on every system call (sysmon watches both)
-        self.runq = [None] * _runqSize    # ring buffer; slots [runqhead, runqtail) hold runnable Gs
-        self.runqhead = self.runqtail = 0 # ever-growing counters; index with % _runqSize
-        self.runnext = None               # the G to run next, ahead of runq
-        self.timers = []                  # heap of (hwhen, hkey, timer): hwhen ≤ timer.when (a later move is lazy)
-        self.ntimers = 0                  # live timers in the heap (a timer keeps the program alive)
+        self.id, self.status, self.m = id, _Prunning, None
+        self.schedtick = self.syscalltick = self.runqhead = self.runqtail = self.ntimers = 0
+        self.runq, self.runnext, self.timers = [None] * _runqSize, None, []
 
 
-@cython.cclass
 class M:
     "An OS thread (runtime2.go `m`): `g0` runs `schedule()`; `curg` is the goroutine it is running."
-    __slots__ = ("id", "g0", "curg", "p", "procid", "waitunlockf", "waitlock", "locks")
-    id: cython.int
-    g0: object
-    curg: G
-    p: P
-    procid: object
-    waitunlockf: object
-    waitlock: object
-    locks: cython.int
+    id: int
+    g0: object                 # the scheduler greenlet
+    curg: Optional[G]          # the running G, None while g0 runs
+    p: Optional[P]
+    procid: int                # its thread's ident
+    waitunlockf: Optional[Callable]  # gopark's unlockf, run by park_m on g0
+    waitlock: object           # its argument
+    locks: int                 # open acquirem sections: no preemption while > 0 (Go's m.locks)
+    __slots__ = tuple(__annotations__)
 
     def __init__(self, id):
-        self.id = id
-        self.g0 = None                    # the scheduler greenlet
-        self.curg = None                  # the running G, None while g0 runs
-        self.p = None
-        self.procid = threading.get_ident()
-        self.waitunlockf = None           # gopark's unlockf, run by park_m on g0
-        self.waitlock = None              # its argument
-        self.locks = 0                    # open acquirem sections: no preemption while > 0 (Go's m.locks)
+        self.id, self.g0, self.curg, self.p, self.procid = id, None, None, None, threading.get_ident()
+        self.waitunlockf = self.waitlock = None
+        self.locks = 0
+
 
 # %% ../nbs/06_proc.ipynb #85738707
-@cython.cclass
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
+    generation: int        # counts runs: work from an earlier run must not touch this one
+    lock: object           # a threading.Lock: guards runq, runqsize and lastpoll against other threads (sysmon)
+    sysmonpoll: bool       # sysmon asks the M to poll the network at its next turn (chapter 03)
+    runq: deque            # global run queue
+    runqsize: int
+    goidgen: int
+    allgs: dict            # goid -> G for every G not yet dead (Go's allgs)
+    m0: Optional[M]        # the M running goroutines; None when the runtime is not running
+    p0: Optional[P]
+    main: Optional[G]      # goroutine 1
+    exited: bool           # main returned or a goroutine panicked: schedule() stops
+    exiting: bool          # run() is unwinding leftover goroutines
+    panicked: Optional[G]  # the G whose uncaught exception ends the program
+    lastpoll: int          # time of the last netpoll; 0 while blocked in netpoll
+    poller: object         # the platform poller (chapter 05), made by netpollGenericInit
+    netpollWaiters: int    # goroutines parked in netpollblock (Go 1.22 netpollWaiters)
+    npidle: int            # idle Ps: 1 while the M is blocked in netpoll
+    fatal: Optional[BaseException]  # an exception that killed sysmon; run() ends with it
+    nsyscall: int          # goroutines handed off in blocking syscalls (chapter 03)
+    sysmon: object         # the sysmon thread's handle (chapter 03)
+    sysmonstop: bool       # run() is ending: sysmon must return
+    syscall: object        # the blocking call the M is waiting on, if any (chapter 03)
+    asyncpreempt: bool     # SIGURG preemption is installed (main thread, not asyncpreemptoff)
+    oldsigurg: object      # the SIGURG handler to restore when run() ends
+    oldswitch: Optional[float]  # the GIL switch interval to restore when run() ends
+    sysmonwait: bool       # sysmon is in its deep sleep on sysmonnote
+    syscallWake: bool      # ... and entersyscall woke it from there
+    sysmonnote: threading.Event
+    debug: dict            # GODEBUG settings: schedtrace, scheddetail, asyncpreemptoff
+    timerseq: int          # tie-breaker for the timer heaps
+    trace: Optional[list]  # state transitions while tracing, else None
+    latency: Optional[dict]  # wake-up histograms while recording (see latency_start)
+    observing: bool        # trace or latency on: casgstatus calls observe()
+    tracer: object         # the execution tracer while one records (chapter 13), else None
+    start: int             # when this run began
+    idle_ns: int           # time the M spent blocked in netpoll (busyness = the rest)
     # Slots, not an instance dict: the hot path reads these fields several times per message, and
-    # CPython 3.11 reads a slot faster than a dict past 30 keys. A new field must be listed here.
-    __slots__ = ("generation", "lock", "sysmonpoll", "runq", "runqsize", "goidgen", "allgs", "m0", "p0",
-                 "main", "exited", "exiting", "panicked", "lastpoll", "poller", "netpollWaiters", "npidle",
-                 "fatal", "nsyscall", "sysmon", "sysmonstop", "syscall", "asyncpreempt", "oldsigurg",
-                 "oldswitch", "sysmonwait", "syscallWake", "sysmonnote", "debug", "timerseq", "trace",
-                 "latency", "observing", "tracer", "start", "idle_ns")
-    generation: cython.long
-    lock: object
-    sysmonpoll: cython.bint
-    runq: object
-    runqsize: cython.long
-    goidgen: cython.long
-    allgs: object
-    m0: M
-    p0: P
-    main: G
-    exited: cython.bint
-    exiting: cython.bint
-    panicked: G
-    lastpoll: cython.longlong
-    poller: object
-    netpollWaiters: cython.long
-    npidle: cython.int
-    fatal: object
-    nsyscall: cython.long
-    sysmon: object
-    sysmonstop: cython.bint
-    syscall: object
-    asyncpreempt: cython.bint
-    oldsigurg: object
-    oldswitch: object
-    sysmonwait: cython.bint
-    syscallWake: cython.bint
-    sysmonnote: object
-    debug: object
-    timerseq: cython.long
-    trace: object
-    latency: object
-    observing: cython.bint
-    tracer: object
-    start: cython.longlong
-    idle_ns: cython.longlong
+    # CPython 3.11 reads a slot faster than a dict past 30 keys.
+    __slots__ = tuple(__annotations__)
 
     def __init__(self):
-        self.generation = 0           # counts runs: work from an earlier run must not touch this one
+        self.generation = 0
         self.reset()
 
     def reset(self):
+        "Go's zero values, and what a run starts with: a new lock, queues, note and clock."
         self.generation += 1
-        self.lock = threading.Lock()  # guards runq, runqsize and lastpoll against other threads (sysmon)
-        self.sysmonpoll = False       # sysmon asks the M to poll the network at its next turn (chapter 03)
-        self.runq = deque()           # global run queue
-        self.runqsize = 0
-        self.goidgen = 0
-        self.allgs = {}               # goid -> G for every G not yet dead (Go's allgs)
-        self.m0 = None                # the M running goroutines; None when the runtime is not running
-        self.p0 = None
-        self.main = None              # goroutine 1
-        self.exited = False           # main returned or a goroutine panicked: schedule() stops
-        self.exiting = False          # run() is unwinding leftover goroutines
-        self.panicked = None          # the G whose uncaught exception ends the program
-        self.lastpoll = nanotime()    # time of the last netpoll; 0 while blocked in netpoll
-        self.poller = None            # the platform poller (chapter 05), made by netpollGenericInit
-        self.netpollWaiters = 0       # goroutines parked in netpollblock (Go 1.22 netpollWaiters)
-        self.npidle = 0               # idle Ps: 1 while the M is blocked in netpoll
-        self.fatal = None             # an exception that killed sysmon; run() ends with it
-        self.nsyscall = 0             # goroutines handed off in blocking syscalls (chapter 03)
-        self.sysmon = None            # the sysmon thread's handle (chapter 03)
-        self.sysmonstop = False       # run() is ending: sysmon must return
-        self.syscall = None           # the blocking call the M is waiting on, if any (chapter 03)
-        self.asyncpreempt = False     # SIGURG preemption is installed (main thread, not asyncpreemptoff)
-        self.oldsigurg = None         # the SIGURG handler to restore when run() ends
-        self.oldswitch = None         # the GIL switch interval to restore when run() ends
-        self.sysmonwait = False       # sysmon is in its deep sleep on sysmonnote
-        self.syscallWake = False      # ... and entersyscall woke it from there
+        self.lock, self.runq, self.allgs, self.debug = threading.Lock(), deque(), {}, {}
         self.sysmonnote = threading.Event()
-        self.debug = {}               # GODEBUG settings: schedtrace, scheddetail, asyncpreemptoff
-        self.timerseq = 0             # tie-breaker for the timer heaps
-        self.trace = None             # list of state transitions while tracing, else None
-        self.latency = None           # wake-up histograms while recording (see latency_start)
-        self.observing = False        # trace or latency on: casgstatus calls observe()
-        self.tracer = None            # the execution tracer while one records (chapter 13), else None
-        self.start = nanotime()       # when this run began
-        self.idle_ns = 0              # time the M spent blocked in netpoll (busyness = the rest)
+        self.lastpoll = self.start = nanotime()
+        self.runqsize = self.goidgen = self.netpollWaiters = self.npidle = self.nsyscall = 0
+        self.timerseq = self.idle_ns = 0
+        self.sysmonpoll = self.exited = self.exiting = self.sysmonstop = self.asyncpreempt = False
+        self.sysmonwait = self.syscallWake = self.observing = False
+        self.m0 = self.p0 = self.main = self.panicked = self.poller = self.fatal = self.sysmon = None
+        self.syscall = self.oldsigurg = self.oldswitch = self.trace = self.latency = self.tracer = None
 
 
 def nanotime():
@@ -252,8 +192,7 @@ def nanotime():
     return time.monotonic_ns()
 
 
-sched = cython.declare(schedt, schedt())   # compiled: a C variable, so the runtime reads its fields as C
-globals()["sched"] = sched                  # ... and the module attribute other modules import (pure: no-op)
+sched = schedt()
 
 # %% ../nbs/06_proc.ipynb #c042c606
 class RuntimeThrow(RuntimeError):
@@ -263,8 +202,7 @@ class RuntimeThrow(RuntimeError):
 def throw(msg): raise RuntimeThrow(msg)
 
 
-@cython.ccall
-def casgstatus(gp: G, oldval: cython.int, newval: cython.int):
+def casgstatus(gp: G, oldval: int, newval: int):
     "Move `gp` from `oldval` to `newval` (proc.go casgstatus); throws if it was not in `oldval`."
     if gp.status != oldval:
         throw(f"runtime: casgstatus: goroutine {gp.goid} is {gStatusStrings[gp.status]}, "
@@ -289,15 +227,13 @@ def observe(gp, oldval, newval):
         gp.readyt = gp.pollt = 0
 
 # %% ../nbs/06_proc.ipynb #2116156d
-@cython.ccall
-def runqput(pp: P, gp: G, next: cython.bint):
+def runqput(pp: P, gp: G, next: bool):
     """Put `gp` on `pp`'s local queue (proc.go runqput). With `next`, `gp` takes `runnext` and the
     goroutine it displaces goes to the tail; a full ring spills half of itself to the global queue."""
     if next:
         gp, pp.runnext = pp.runnext, gp
         if gp is None: return
-    h: cython.long = pp.runqhead
-    t: cython.long = pp.runqtail
+    h, t = pp.runqhead, pp.runqtail
     if t - h < _runqSize:
         pp.runq[t % _runqSize] = gp
         pp.runqtail = t + 1
@@ -317,16 +253,15 @@ def runqputslow(pp, gp, h, t):
         sched.runqsize += len(batch)
 
 
-@cython.ccall
 def runqget(pp: P):
     "Take the next G from `pp`: `runnext` first (inheriting the time slice), then the ring."
-    gp: G = pp.runnext
+    gp = pp.runnext
     if gp is not None:
         pp.runnext = None
         return gp, True
-    h: cython.long = pp.runqhead
+    h = pp.runqhead
     if h == pp.runqtail: return None, False
-    i: cython.long = h % _runqSize
+    i = h % _runqSize
     gp, pp.runq[i] = pp.runq[i], None
     pp.runqhead = h + 1
     return gp, False
@@ -352,14 +287,10 @@ def globrunqget(pp, max):
     return batch[0]
 
 
-@cython.ccall
 def injectglist(glist, pp: Optional[P]):
     """Make every G in `glist` runnable (proc.go injectglist): onto `pp`'s local queue, or, from a
     thread without a P (sysmon), onto the global queue, waking the M if it is blocked in netpoll."""
-    gp: G
-    for gp in glist:   # casgstatus, fused: the store; the check and observe() when they have work
-        if gp.status != _Gwaiting or sched.observing: casgstatus(gp, _Gwaiting, _Grunnable)
-        else: gp.status = _Grunnable
+    for gp in glist: casgstatus(gp, _Gwaiting, _Grunnable)
     if pp is not None:
         for gp in glist: runqput(pp, gp, False)
         return
@@ -376,13 +307,12 @@ def globrunqputbatch(glist):
     if glist and blocked: sched.poller.netpollBreak()
 
 # %% ../nbs/06_proc.ipynb #e504c046
-@cython.ccall
 def getg() -> G:
     "The running goroutine (Go's getg() on a user stack); a clear error anywhere else."
-    mp: M = sched.m0
+    mp = sched.m0
     if mp is None:
         raise RuntimeError("gonb: the runtime is not running: call this inside gonb.run(main)")
-    gp: G = mp.curg
+    gp = mp.curg
     if gp is None or gp.glet is not getcurrent():
         raise RuntimeError("gonb: not on a goroutine: runtime calls must come from goroutines "
                            "started by gonb.run/gonb.go, on the thread that called gonb.run")
@@ -425,22 +355,20 @@ def mcall(fn):
     return sched.m0.g0.switch(fn)
 
 
-@cython.ccall
 def gopark(unlockf, lock, reason):
     "Park the running goroutine until someone `goready`s it (proc.go gopark)."
-    gp: G = getg()
+    gp = getg()
     if sched.exiting: raise GreenletExit  # run() is unwinding this goroutine: it may not sleep again
-    mp: M = sched.m0
+    mp = sched.m0
     mp.waitunlockf, mp.waitlock = unlockf, lock
     gp.waitreason = reason
-    mp.g0.switch(park_m)   # mcall(park_m), fused
+    mcall(park_m)
 
 
 def park_m(gp: G):
     "Runs on g0 (proc.go park_m): park `gp`, then run unlockf; a False answer resumes `gp` at once."
-    mp: M = sched.m0
-    if gp.status != _Grunning or sched.observing: casgstatus(gp, _Grunning, _Gwaiting)
-    else: gp.status = _Gwaiting   # casgstatus, fused as above
+    mp = sched.m0
+    casgstatus(gp, _Grunning, _Gwaiting)
     gp.preempt = False   # it is stopping anyway; a stale request must not fire when it next runs
     fn, lock = mp.waitunlockf, mp.waitlock
     mp.waitunlockf = mp.waitlock = None
@@ -450,11 +378,9 @@ def park_m(gp: G):
     return None
 
 
-@cython.ccall
 def goready(gp: G):
     "Make a parked goroutine runnable, ahead of the queue (proc.go ready with next=true)."
-    if gp.status != _Gwaiting or sched.observing: casgstatus(gp, _Gwaiting, _Grunnable)
-    else: gp.status = _Grunnable   # casgstatus, fused as in injectglist
+    casgstatus(gp, _Gwaiting, _Grunnable)
     runqput(sched.p0, gp, True)
 
 
@@ -472,20 +398,18 @@ def gosched_m(gp):
     return None
 
 
-@cython.ccall
 def apicall():
     """Where every gonb API call starts (conn.read, accept, ...): it must come from a goroutine of the
     running runtime, else a clear error before anything is touched; and it is a preemption point."""
     if getg().preempt: checkpreempt()   # the flag, read here; checkpreempt decides and yields
 
 
-@cython.ccall
 def checkpreempt():
     """Go's stackguard0 check, made at gonb's API calls (go, sleep, conn.read, semacquire, ...): a
     goroutine that sysmon asked to stop yields here, where it holds no runtime state (chapter 03).
     Not while run() unwinds: g0 is gone by then."""
-    mp: M = sched.m0
-    gp: G = mp.curg if mp is not None else None
+    mp = sched.m0
+    gp = mp.curg if mp is not None else None
     if gp is not None and gp.preempt and not sched.exiting and canPreemptM(mp) and getcurrent() is gp.glet:
         gp.preempt = False
         mcall(gopreempt_m)
@@ -531,22 +455,18 @@ def canPreemptM(mp):
     return mp.locks == 0 and mp.p.status == _Prunning
 
 # %% ../nbs/06_proc.ipynb #2f264f2e
-@cython.cclass
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
-    __slots__ = ("when", "f", "arg", "seq", "hkey", "hwhen")
-    when: object      # nanotime + any duration: unbounded, as Python ints are
-    f: object
+    when: int         # nanotime + any duration: unbounded, as Python ints are
+    f: Callable       # what it runs, on g0
     arg: object
     seq: object
-    hkey: cython.long
-    hwhen: object
+    hkey: int         # key of this timer's live heap entry; -1 when not in the heap
+    hwhen: int        # the time that entry is ordered by: never later than `when` (see resettimer)
+    __slots__ = tuple(__annotations__)
 
     def __init__(self, f, arg, seq=0):
-        self.when = 0
-        self.f, self.arg, self.seq = f, arg, seq
-        self.hkey = -1   # key of this timer's live heap entry; -1 when not in the heap
-        self.hwhen = 0   # the time that entry is ordered by: never later than `when` (see resettimer)
+        self.when, self.f, self.arg, self.seq, self.hkey, self.hwhen = 0, f, arg, seq, -1, 0
 
 
 _timerHeapCleanMin = 64   # gonb's floor (Go has none): a small heap would cross the quarter every few resets
@@ -648,15 +568,13 @@ def now() -> float:
     return time.monotonic()
 
 # %% ../nbs/06_proc.ipynb #08ab928e
-@cython.cclass
 class Sema:
     "A counting semaphore goroutines park on (runtime_Semacquire / runtime_Semrelease)."
-    __slots__ = ("count", "waiters")
-    count: cython.long
-    waiters: object
+    count: int                 # units free
+    waiters: Optional[deque]   # parked Gs, made by the first waiter: every fd has three semaphores, most never used
+    __slots__ = tuple(__annotations__)
 
-    def __init__(self): self.count, self.waiters = 0, None   # the deque is made by the first waiter:
-                                                             # every fd has three semaphores, most never used
+    def __init__(self): self.count, self.waiters = 0, None
 
 
 def semacquire(s: Sema):
@@ -664,7 +582,7 @@ def semacquire(s: Sema):
     semacquire1(s, False, waitReasonSemacquire)
 
 
-def semacquire1(s: Sema, lifo: cython.bint, reason):
+def semacquire1(s: Sema, lifo: bool, reason):
     "Take a unit of `s` or park with `reason` (sema.go semacquire1); a `lifo` waiter queues at the head."
     checkpreempt()   # a preemption point, as every Go function prologue is
     if s.count > 0:
@@ -683,11 +601,11 @@ def semrelease(s: Sema):
     else: s.count += 1
 
 
-def semrelease1(s: Sema, handoff: cython.bint):
+def semrelease1(s: Sema, handoff: bool):
     "Release a unit of `s` (sema.go semrelease1); on a `handoff` the woken waiter runs at once, in our slice."
-    woke = bool(s.waiters)
+    ticket = handoff and bool(s.waiters)   # Go's s.ticket = 1: the released unit went straight to the waiter
     semrelease(s)
-    if handoff and woke: goyield()
+    if ticket and sched.m0.locks == 0: goyield()   # direct handoff, unless we may not leave the M (Go's m.locks)
 
 
 def goyield():
@@ -715,8 +633,7 @@ def checkdead():
     raise Deadlock("all goroutines are asleep - deadlock!")
 
 
-@cython.ccall
-def netpollAdjustWaiters(delta: cython.long):
+def netpollAdjustWaiters(delta: int):
     "Account for goroutines the poller woke, once they are queued (Go 1.22; issues 60782 and 61454); only the M counts."
     sched.netpollWaiters += delta
 
@@ -746,13 +663,12 @@ def sysmonpoll_m():
 
 def runFirst(glist: list, pp: P):
     "Of the goroutines the poller readied, the last runs now and the rest are queued (Go: gList.pop)."
-    gp: G = glist.pop()
+    gp = glist.pop()
     injectglist(glist, pp)
     casgstatus(gp, _Gwaiting, _Grunnable)
     return gp
 
 
-@cython.ccall
 def findRunnable(pp: P):
     "Find a goroutine to run (proc.go findRunnable); blocks in netpoll when there is none yet."
     while True:
@@ -796,14 +712,13 @@ def findRunnable(pp: P):
 def schedule(mp: M):
     """The body of g0 (proc.go schedule + execute): find a goroutine, switch to it, and when it
     switches back run the continuation it handed over (park_m, gosched_m, goexit0)."""
-    pp: P = mp.p
-    gp: G = None
+    pp = mp.p
+    gp = None
     while not sched.exited:
         inheritTime = True
         if gp is None: gp, inheritTime = findRunnable(pp)
         if not inheritTime: pp.schedtick += 1
-        if gp.status != _Grunnable or sched.observing: casgstatus(gp, _Grunnable, _Grunning)
-        else: gp.status = _Grunning   # casgstatus, fused as in injectglist
+        casgstatus(gp, _Grunnable, _Grunning)
         gp.waitreason = waitReasonZero
         gp.preempt = False                   # a new slice: an old request is void
         mp.curg = gp

@@ -5,7 +5,7 @@ import pytest
 
 import gonb
 from gonb import net
-from gonb.chan import Chan, SendOnClosedChannel, CloseOfClosedChannel
+from gonb.chan import Chan, SendOnClosedChannel, CloseOfClosedChannel, plainError
 from goutil import gomain, track, echo, read_exactly, wait_parked, wait_until, watchdog
 
 SIZES = [0, 1, 2, 3, 5]
@@ -263,7 +263,7 @@ def test_parked_waiters_leave_the_queues_when_the_run_ends(gorun):
 
 
 def test_bad_input_and_calls_outside_a_goroutine(gorun):
-    with pytest.raises(ValueError, match="makechan: size out of range"):
+    with pytest.raises(plainError, match="makechan: size out of range"):
         Chan(-1)
     with pytest.raises(TypeError):
         Chan("3")
@@ -378,3 +378,19 @@ def test_chan_bench_runs():
     r = bench.measure(300, 1, {"gonb", "asyncio.Queue"})
     assert set(r) == {"gonb", "asyncio.Queue"}
     assert all(rate > 0 for peer in r.values() for rate in peer.values())
+
+
+def test_nil_channel(gorun):
+    "Go's nil channel (gonb.chan.nil): send and receive park forever with Go's reasons, close panics, select skips it."
+    from gonb.chan import nil
+
+    def main():
+        gonb.go(nil.send, 1); gonb.go(nil.recv); gonb.go(nil.recv_ok)
+        wait_parked(1, "chan send (nil chan)"); wait_parked(2, "chan receive (nil chan)")
+        with pytest.raises(plainError, match="^close of nil channel$"): nil.close()
+        c = Chan(1); c.send("v")
+        assert gonb.select(nil, (nil, 0), c) == (2, "v", True)
+        assert gonb.select(nil, default=True) == (-1, None, False)
+        assert (len(nil), nil.cap, bool(nil)) == (0, 0, False)
+    gorun(main)
+    with pytest.raises(gonb.Deadlock): gorun(lambda: nil.recv())

@@ -7,7 +7,7 @@ import importlib, json, os, shutil, subprocess, sys, textwrap
 
 import pytest
 from gonb import compiled
-from gonb.compiled import COMPILED_MODULES, ConventionError, EXT_SUFFIX, cclasses, derive_pxd
+from gonb.compiled import COMPILED_MODULES, ConventionError, EXT_SUFFIX
 
 SWITCHES = ("GONB_PURE_PYTHON", "GONB_REQUIRE_COMPILED")
 
@@ -140,101 +140,112 @@ def test_a_failed_build_leaves_nothing_to_import(tmp_path, monkeypatch):
     assert list((tmp_path / "__compiled__").iterdir()) == []
 
 
-# ---- the derived .pxd ------------------------------------------------------------------------------
+# ---- the declarations and the derived .pxd ---------------------------------------------------------
 
-A = '''
-import cython
+A = '''"""Module a."""
+import os
 
-@cython.cclass
+LIMIT = 1 << 40   # a C constant
 class Desc:
-    __slots__ = ("rg", "seq", "__weakref__")
     rg: object
-    seq: cython.long
+    seq: int
+    __slots__ = tuple(__annotations__)
 
-@cython.cclass
-class TimedDesc(Desc):
-    __slots__ = ("when", "ok", "ratio", "small")
-    when: cython.longlong
-    ok: cython.bint
-    ratio: cython.double
-    small: cython.int
+    def bump(self, by):
+        "Add `by`."
+        self.seq += by
+        return self.seq
 
 class Plain:
-    __slots__ = ("x",)
+    pass
+
+def total(d, n):
+    "n bumps of d."
+    k = 0
+    for i in range(n): k = d.bump(1)
+    return k + (LIMIT >> 40)
 '''
-B = '''
-import cython
-from .fx_a import Desc as D, Plain
+B = '''"""Module b."""
+from .fx_a import Desc as D, Plain, total
 
-@cython.cclass
-class Holder:
-    __slots__ = ("pd", "nxt")
-    pd: D
-    nxt: "Holder"
-
-def seq_of(h: Holder):
-    return h.pd.seq + 1
+def seq_of(h):
+    "A seam: a def with a typed parameter."
+    return h.seq + 1
 '''
-KINDS = {"fx_a": cclasses(A), "fx_b": cclasses(B)}
+TABLES = {"fx_a": {"LIMIT": "long long", "Desc": "class", "Desc.bump": ("cpdef inline", {"by": "long"}),
+                   "total": ("cpdef", {"d": "Desc", "n": "long", "k": "long", "i": "long"})},
+          "fx_b": {"seq_of": ("def", {"h": "D"})}}
 
 
-def pxd(source): return derive_pxd(source, lambda m: KINDS.get(m, []), "fx")
+def derived(module, source=None, public=()):
+    return compiled.derive(source or {"fx_a": A, "fx_b": B}[module], TABLES[module], TABLES, module, public)
 
 
-def test_derive_pxd_declares_fields_bases_and_c_types():
-    assert KINDS == {"fx_a": ["Desc", "TimedDesc"], "fx_b": ["Holder"]}
-    assert pxd(A).splitlines() == [
-        "", "cdef class Desc:", "    cdef public object rg", "    cdef public long seq", "    cdef object __weakref__",
-        "", "cdef class TimedDesc(Desc):", "    cdef public long long when", "    cdef public bint ok",
-        "    cdef public double ratio", "    cdef public int small"]
+def test_derive_declares_types_functions_and_variables():
+    pxd, staged = derived("fx_a")
+    assert pxd.splitlines() == [
+        "cimport cython", "cdef long long LIMIT", "", "@cython.final", "cdef class Desc:",
+        "    cdef public object rg", "    cdef public object seq", "    cpdef inline bump(self, long by)",
+        "@cython.locals(k=cython.long, i=cython.long)", "cpdef total(Desc d, long n)"]
+    assert len(staged.splitlines()) == len(A.splitlines())     # line for line: tracebacks show the source's lines
+    assert 'LIMIT = 1 << 40; globals()["LIMIT"] = LIMIT   # a C constant' in staged
+    assert "__slots__ = ('rg', 'seq')" in staged and "import cython; import os" in staged
 
 
-def test_derive_pxd_cimports_only_the_cclasses_a_module_imports():
-    assert pxd(B).splitlines() == [
-        "from gonb.fx_a cimport Desc as D",
-        "", "cdef class Holder:", "    cdef public D pd", "    cdef public Holder nxt"]
-    assert pxd("import cython\nfrom .fx_a import Plain\nx = 1\n") == ""
+def test_derive_cimports_the_extension_types_a_module_imports_and_types_a_def_in_place():
+    pxd, staged = derived("fx_b")
+    assert pxd.splitlines() == ["cimport cython", "from gonb.fx_a cimport Desc as D"]
+    assert staged.splitlines()[2] == "@cython.locals(h=D)"      # the blank line above the def
+    assert compiled.derive("import os\nclass Plain: pass\n", {}, {}) == ("", "import os\nclass Plain: pass\n")
 
 
-CLASS = "import cython\n@cython.cclass\nclass C{base}:\n    __slots__ = {slots}\n    {field}\n"
-
-
-@pytest.mark.parametrize("base, slots, field, message", [
-    ("", "('n',)", "n: int", "fx, class C, field n: type 'int' is none of"),
-    ("", "('n',)", "n: Plain", "type 'Plain' is none of"),                     # a plain class is no C type
-    ("", "('n', 'm')", "n: object", "does not name exactly the annotated fields"),
-    ("", "('n', 'n')", "n: object", "does not name exactly the annotated fields"),
-    ("", "('n',)", "n: object = None", "field n has a value in the class body"),
-    ("(Plain)", "('n',)", "n: object", "derives from object or from one cclass, not Plain"),
+@pytest.mark.parametrize("table, source, message", [
+    ({"nosuch": ("cpdef", {})}, A, "fx_a: nosuch is not in the source"),
+    ({"Plain.x": ("cpdef", {})}, A, "fx_a: Plain.x is not in the source"),
+    ({"total": ("cpdef", {"n": "long"})}, A, "total is public: its parameters stay Python objects (n)"),
+    ({"Desc": "class"}, A.replace("tuple(__annotations__)", "('rg', 'seq')"), "__slots__ = tuple(__annotations__)"),
+    ({"Desc": "class"}, A.replace("seq: int", "seq: int = 0"), "field seq has a value in the class body"),
+    ({"Plain": "class"}, A.replace("class Plain:", "class Plain(Exception):"), "an extension type is a class deriving from object"),
+    ({"LIMIT": "list"}, A, "a C variable is assigned at module level"),
+    ({"total": ("def", {})}, A.replace("\n\ndef total", "\nx = 1\ndef total"), "the line above a typed def is blank or a comment"),
 ])
-def test_derive_pxd_refuses_what_the_convention_does_not_allow(base, slots, field, message):
+def test_derive_refuses_what_the_convention_does_not_allow(table, source, message):
     with pytest.raises(ConventionError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        pxd("from .fx_a import Plain\n" + CLASS.format(base=base, slots=slots, field=field))
+        compiled.derive(source, table, {"fx_a": table}, "fx_a", public={"total"})
 
 
-def test_derive_pxd_requires_slots():
-    with pytest.raises(ConventionError, match="no __slots__"): pxd("import cython\n@cython.cclass\nclass C:\n    n: object\n")
+def test_the_declarations_name_what_the_sources_have_and_no_public_function_takes_a_c_scalar():
+    "Every module's table against its real source (the build does the same), public API included."
+    public = compiled.public_api()
+    assert "sleep" in public["runtime"] and "run" in public["runtime"]
+    for m, text in compiled.read_sources().items():
+        name = m.rpartition(".")[2]
+        pxd, staged = compiled.derive(text, compiled.DECLARATIONS.get(name, {}), compiled.DECLARATIONS, m, public.get(name, ()))
+        assert len(staged.splitlines()) == len(text.splitlines()), m
+        assert "cython" not in text, f"{m} names cython: every compiler concern belongs to chapter 15"
 
 
 LOAD = textwrap.dedent('''
-    import importlib.util, json, sys, types, weakref
+    import importlib.util, json, sys
     for name, path in json.loads(sys.argv[1]).items():
         spec = importlib.util.spec_from_file_location(name, path)
         sys.modules[name] = mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-    from gonb.fx_a import Desc, TimedDesc
-    from gonb.fx_b import Holder, seq_of
-    h = Holder(); h.pd = TimedDesc(); h.pd.seq = 41; weakref.ref(h.pd)
-    try: h.pd.seq = "x"; typed = False
-    except TypeError: typed = True
-    print(json.dumps({"seq": seq_of(h), "typed": typed, "getset": type(Desc.__dict__["seq"]) is types.GetSetDescriptorType}))
+    from gonb.fx_a import Desc, total, LIMIT
+    from gonb.fx_b import seq_of
+    d = Desc(); d.seq = 2**70; d.rg = "yes"               # fields keep Python's semantics
+    big, rg = d.seq, d.rg
+    d.seq = 0
+    print(json.dumps({"total": total(d, 3), "seq_of": seq_of(d), "big": big == 2**70, "rg": rg, "LIMIT": LIMIT}))
 ''')
 
 
-def test_derived_pxds_compile_and_a_cimported_field_is_read_as_c(toolchain, tmp_path):
-    "Two small modules through the real build: C fields, a cclass base, `__weakref__`, and a cimport across modules."
+def test_derived_declarations_compile_and_behave_as_the_source(toolchain, tmp_path, monkeypatch):
+    "Two small modules through the real build: C fields and functions, a cimport, a typed def; Python's semantics kept."
+    monkeypatch.setattr(compiled, "DECLARATIONS", TABLES)
     so = compiled.compile_all(tmp_path, {"gonb.fx_a": A, "gonb.fx_b": B})
     out = python(["-c", LOAD, json.dumps({m: str(p) for m, p in so.items()})], tmp_path)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"seq": 42, "typed": True, "getset": True}
-    c = (tmp_path / "gonb" / "fx_b.c").read_text()
-    assert "->seq" in c                   # fx_b reads Desc's field from the C struct, not by attribute lookup
+    assert json.loads(out.stdout) == {"total": 4, "seq_of": 4, "big": True, "rg": "yes", "LIMIT": 1 << 40}
+    a, b = (tmp_path / "gonb" / "fx_a.c").read_text(), (tmp_path / "gonb" / "fx_b.c").read_text()
+    assert "static CYTHON_INLINE PyObject *__pyx_f_4gonb_4fx_a_4Desc_bump(" in a   # cpdef inline: a C function the compiler may inline
+    assert "->seq" in b                   # fx_b reads Desc's field from the C struct, not by attribute lookup

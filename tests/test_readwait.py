@@ -1,5 +1,5 @@
 """Chapter 04's skipped read(2): after a short read of a stream, `read` parks before asking the kernel
-again, unless the poller has reported the peer's shutdown or an error (pd.hup)."""
+again, unless the poller has reported the peer's shutdown or an error (pd.streamEnd)."""
 import pytest
 
 import gonb

@@ -218,3 +218,57 @@ def test_an_ignored_sigint_stays_ignored_after_stop(gorun):
         gorun(main)
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def test_repeated_signals_are_coalesced_like_sigsend(gorun):
+    "runtime/sigqueue.go sigsend: one pending bit per signal, so copies sent before the loop runs arrive once."
+    def main():
+        ch = gonb.Chan(8)
+        gsignal.notify(ch, signal.SIGUSR1, signal.SIGUSR2)
+        for _ in range(5):
+            os.kill(os.getpid(), signal.SIGUSR1)             # each runs the handler; the loop has not run
+            os.kill(os.getpid(), signal.SIGUSR2)
+        gonb.sleep(0.05)
+        got = [ch.recv() for _ in range(len(ch))]
+        assert sorted(got) == [signal.SIGUSR1, signal.SIGUSR2]
+        os.kill(os.getpid(), signal.SIGUSR1)                 # taken: the next one is delivered again
+        assert ch.recv() == signal.SIGUSR1
+        gsignal.stop(ch)
+    gorun(main)
+
+
+def test_stop_delivers_a_signal_already_accepted(gorun):
+    "os/signal Stop: a signal caught for ch before stop(ch) is delivered (handlers.stopping, signalWaitUntilIdle)."
+    def main():
+        ch = gonb.Chan(1)
+        gsignal.notify(ch, signal.SIGUSR1)
+        os.kill(os.getpid(), signal.SIGUSR1)                 # accepted: pending, the loop has not run yet
+        gsignal.stop(ch)
+        assert gonb.select(ch, default=True) == (0, signal.SIGUSR1, True)
+        assert gsignal.handlers.m == {} and gsignal.handlers.stopping == [] and gsignal.handlers.ref == {}
+    gorun(main)
+
+
+def test_handlers_map_channels_to_signal_masks(gorun):
+    "os/signal handlers.m: channel -> mask; handlers.ref: signal -> channels; a signal is enabled once."
+    def main():
+        a, b = gonb.Chan(1), gonb.Chan(1)
+        gsignal.notify(a, signal.SIGUSR1, signal.SIGUSR2)
+        gsignal.notify(a, signal.SIGUSR1)                    # already wanted: no second count
+        gsignal.notify(b, signal.SIGUSR1)
+        assert gsignal.handlers.m == {a: 1 << signal.SIGUSR1 | 1 << signal.SIGUSR2, b: 1 << signal.SIGUSR1}
+        assert gsignal.handlers.ref == {signal.SIGUSR1: 2, signal.SIGUSR2: 1}
+        gsignal.stop(a)
+        assert gsignal.handlers.ref == {signal.SIGUSR1: 1} and signal.SIGUSR2 not in gsignal.sig.wanted
+        gsignal.stop(b)
+    gorun(main)
+
+
+def test_uncaught_sigint_exits_130_in_a_shell(tmp_path):
+    "Go's dieFromSignal re-raises SIGINT at its default action: a shell shows 130. gonb's uncaught KeyboardInterrupt does the same."
+    script = tmp_path / "program.py"
+    script.write_text("import os, signal, gonb\ngonb.run(lambda: (os.kill(os.getpid(), signal.SIGINT), gonb.sleep(5)))\n")
+    r = subprocess.run(["sh", "-c", f'"{sys.executable}" "{script}"; echo "status=$?"'], capture_output=True, text=True,
+                       cwd=ROOT, timeout=30, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert r.stdout.strip() == "status=130", (r.stdout, r.stderr)
+    assert "KeyboardInterrupt" in r.stderr

@@ -238,3 +238,23 @@ def test_lock_outside_a_goroutine_is_a_clear_error():
     with pytest.raises(RuntimeError, match="not running"): mu.lock()
     assert mu.state == sync.mutexLocked  # untouched by the failed call
     mu.unlock()
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_semrelease1_handoff_yields_only_outside_acquirem(locked):
+    """sema.go semrelease1: a handoff yields to the woken waiter (`ticket == 1`) only when the releaser
+    holds no M lock (`m.locks == 0`); inside acquirem it keeps running, and the waiter runs later."""
+    from gonb.runtime import Sema, semacquire, semrelease1, acquirem, releasem
+    order = []
+
+    def main():
+        s = Sema()
+        gonb.go(lambda: (semacquire(s), order.append("waiter")))
+        gonb.gosched()                       # the waiter parks on s
+        mp = acquirem() if locked else None
+        semrelease1(s, True)
+        order.append("releaser")
+        releasem(mp)
+        gonb.gosched()
+    gonb.run(main)
+    assert order == (["releaser", "waiter"] if locked else ["waiter", "releaser"])

@@ -96,11 +96,12 @@ def test_a_late_ticker_skips_missed_periods_and_stays_on_its_grid(gorun, monkeyp
 
     def main():
         tk = gonb.Ticker(0.01)
-        first = tk.r.when
+        first = tk.when
         time.sleep(0.055)                           # the M is stuck: five periods pass unserved
-        tk.C.recv()                                 # one tick, fired late
-        assert (tk.r.when - first) % tk.period == 0 # on the grid of the first tick
-        assert (tk.r.when - first) // tk.period >= 4   # past the missed periods, not one period on
+        v = tk.C.recv()                             # one tick, run late by this receive
+        assert abs(v - first / 1e9) < 1e-3          # Go 1.23 sendTime: the time it was due (not +55 ms)
+        assert (tk.when - first) % tk.period == 0   # on the grid of the first tick
+        assert (tk.when - first) // tk.period >= 4  # past the missed periods, not one period on
         tk.stop()
     gorun(main)
 
@@ -121,7 +122,7 @@ def test_bad_durations(gorun):
 
 def test_a_timer_from_an_ended_run(gorun):
     t = gorun(lambda: gonb.Timer(3600))
-    assert t.stop() is False                        # outside any run: its heap is gone
+    assert t.stop() is True                         # still armed (its state outlives the run); now stopped
     def main():
         assert t.stop() is False
         assert t.reset(0.01) is False
@@ -149,9 +150,11 @@ def test_one_heap_for_sleep_deadlines_timers_tickers_and_contexts(gorun):
         t = gonb.Timer(3600); tk = gonb.Ticker(3600)
         ctx, cancel = context.with_timeout(context.background(), 3600)
         ln = net.listen("tcp", "127.0.0.1:0"); ln.set_deadline(gonb.now() + 3600)
-        assert pp.ntimers == base + 4               # all on P0's heap
+        assert pp.ntimers == base + 2               # the context's and the deadline's; Go 1.23: not t's, tk's
         sleeper = gonb.go(gonb.sleep, 3600); gonb.gosched()
-        assert pp.ntimers == base + 5
+        assert pp.ntimers == base + 3
+        gonb.go(gonb.select, t.C, tk.C); gonb.gosched()   # a goroutine waits on both channels
+        assert pp.ntimers == base + 5               # now both are on P0's heap
         t.stop(); tk.stop(); cancel(); ln.close()
         assert pp.ntimers == base + 1
     gorun(main)
@@ -165,3 +168,27 @@ def test_timers_keep_the_program_alive_and_deadlock_without_them(gorun):
     assert gorun(main) == "late"
     with pytest.raises(gonb.Deadlock):
         gorun(lambda: (gonb.Timer(1).stop(), gonb.Chan().recv()))
+
+
+@pytest.mark.parametrize("make", [lambda: gonb.Timer(2.0), lambda: gonb.Ticker(0.05)], ids=["Timer", "Ticker"])
+def test_an_unobserved_timer_does_not_delay_deadlock(gorun, make):
+    "Go 1.23: a timer channel nobody waits on is off the heap, so 'all goroutines are asleep' comes at once."
+    t0 = gonb.now()
+    with pytest.raises(gonb.Deadlock):
+        gorun(lambda: (make(), gonb.Chan().recv()))
+    assert gonb.now() - t0 < 1.0
+
+
+def test_select_loop_with_after_leaves_no_heap_timers(gorun):
+    "A `select(ch, after(60))` loop: each after's timer leaves the heap when the select wakes (unblockTimerChan)."
+    def main():
+        ch = gonb.Chan(1)
+        base = sched.p0.ntimers
+        for i in range(2000):
+            ch.send(i)
+            assert gonb.select(ch, gonb.after(60))[:2] == (0, i)
+            gonb.go(ch.send, -1)
+            assert gonb.select(ch, gonb.after(60))[:2] == (0, -1)   # this one parked first
+        assert sched.p0.ntimers == base
+        assert len(sched.p0.timers) <= 200          # dead entries are swept, not piled up
+    gorun(main)
