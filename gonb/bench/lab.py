@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['Plan', 'load_cmd', 'run_load', 'others_cpu', 'fmt_ms', 'describe', 'Progress', 'run_bench', 'go_version', 'versions',
-           'profile']
+           'profile', 'run_proxy_lab', 'proxy_summary', 'proxy_table']
 
 # %% ../../nbs/08d_lab.ipynb #f1381b3d
 import json, os, resource, subprocess, sys, tempfile, time
@@ -193,3 +193,78 @@ def profile(kind="gonb-epoll", conns=100, size=128, seconds=3.0, top=25, out=Non
           f"{st.total_calls / n:.0f} function calls per message")
     st.sort_stats("tottime").print_stats(top)
     return r.get("rate"), st
+
+# %% ../../nbs/08d_lab.ipynb #px08c002
+def run_proxy_lab(kinds=None, conns=10, size=64 << 10, repeat=3, seconds=2.0, warmup=0.5, command="", out=sys.stderr):
+    "The proxy scenario: each proxy of `kinds` in front of Go's echo server under the Go load client."
+    t0 = time.monotonic()
+    gobin = go_build(quiet=False)
+    if gobin is None: raise RuntimeError("the proxy scenario needs go: its backend and its load client are Go's")
+    proxybin = go_proxy_build(gobin)
+    kinds = list(kinds or PROXY_KINDS)
+    skipped = {k: why for k in kinds if (why := available(k, gobin) or (None if k != "go" or proxybin else
+                                                                            "bench/go/proxy.go did not build"))}
+    kinds = [k for k in kinds if k not in skipped]
+    scpu, ccpu = cpus()
+    plan = Plan(kinds=kinds, scenarios=("proxy",), conns=(conns,), sizes=(size,), repeat=repeat, seconds=seconds,
+                warmup=warmup)
+    res = {"meta": dict(machine(), command=command, loadavg_start=os.getloadavg()[0], skipped=skipped,
+                        date=time.strftime("%Y-%m-%d %H:%M:%S %z"), proxy_cpu=scpu, client_cpu=ccpu,
+                        plan=plan.to_dict(), go=go_version(), versions=versions(kinds)), "runs": []}
+    sc = Scenario("echo", conns, size)
+    with Server("go", cpu=ccpu, gobin=gobin, bufsize=size) as backend:
+        for rep in range(repeat):
+            for kind in kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]:
+                with ProxyServer(kind, f"127.0.0.1:{backend.port}", scpu, proxybin) as px:
+                    r = run_load(sc, plan, px, "go", gobin, ccpu)
+                    if not px.alive(): r["errors"].append(f"the proxy died: {px.stderr()}")
+                mib = 2 * r.get("rate", 0) * size / 2**20   # MiB/s through the proxy, both ways
+                r.update(kind=kind, repeat=rep, conns=conns, size=size,
+                         proxy_ms_per_mib=1e3 * r["server_cpu"] / mib if mib and "server_cpu" in r else None)
+                res["runs"].append(r)
+                print(f"[{rep + 1}/{repeat}] {kind:16} {describe(sc, r)}", file=out, flush=True)
+    res["meta"]["elapsed_seconds"] = round(time.monotonic() - t0, 1)
+    res["meta"]["loadavg_end"] = os.getloadavg()[0]
+    oc = sorted(r["others_cpu"] for r in res["runs"] if "others_cpu" in r)
+    res["meta"]["others_cpu_median"] = oc[len(oc) // 2] if oc else None   # cores busy outside the lab
+    res["summary"] = proxy_summary(res["runs"], kinds)
+    return res
+
+
+def proxy_summary(runs, kinds):
+    "Per proxy: the median (and min, max) of each figure over the repeats that verified every echo."
+    def med(xs): return sorted(xs)[len(xs) // 2]
+    out = {}
+    for kind in kinds:
+        ok = [r for r in runs if r["kind"] == kind and not r.get("mismatches") and r.get("rate")]
+        if not ok:
+            out[kind] = {"errors": [e for r in runs if r["kind"] == kind for e in r.get("errors", [])][:3]}
+            continue
+        fig = {"rate": [r["rate"] for r in ok], "p50": [r["rtt"]["p50"] for r in ok],
+               "p99": [r["rtt"]["p99"] for r in ok], "proxy_cpu": [r.get("server_cpu", 0) for r in ok],
+               "proxy_ms_per_mib": [r["proxy_ms_per_mib"] for r in ok if r["proxy_ms_per_mib"] is not None]}
+        out[kind] = {k: {"median": med(v), "min": min(v), "max": max(v)} for k, v in fig.items() if v}
+        out[kind]["runs"] = len(ok)
+    return out
+
+
+def proxy_table(res):
+    "The proxy scenario as a text table, with throughput as a ratio to asyncio streams' in the same run."
+    s, m = res["summary"], res["meta"]["plan"]
+    base = s.get("asyncio-streams", {}).get("rate", {}).get("median")
+    size = m["sizes"][0]
+    lines = [f"proxy: client -> proxy -> Go echo, C={m['conns'][0]}, {size // 1024} KiB messages, "
+             f"medians of {m['repeat']} (min-max)",
+             f"{'proxy':<17}{'msg/s':>22}{'MiB/s':>8}{'vs asyncio':>11}{'p50':>10}{'p99':>10}{'proxy CPU':>10}"
+             f"{'ms CPU/MiB':>12}"]
+    for kind, f in s.items():
+        if "rate" not in f:
+            lines.append(f"{kind:<17} ERROR {'; '.join(f.get('errors', []))[:80]}")
+            continue
+        r = f["rate"]
+        ratio = f"{r['median'] / base:.2f}x" if base else "-"
+        cpu = f.get("proxy_ms_per_mib", {}).get("median")
+        lines.append(f"{kind:<17}{r['median']:>8,.0f} ({r['min']:,.0f}-{r['max']:,.0f}){r['median'] * size / 2**20:>8.0f}"
+                     f"{ratio:>11}{fmt_ms(f['p50']['median']):>10}{fmt_ms(f['p99']['median']):>10}"
+                     f"{f['proxy_cpu']['median']:>10.2f}{cpu if cpu is None else round(cpu, 2):>12}")
+    return "\n".join(lines)
