@@ -8,7 +8,7 @@ import pytest
 
 import gonb
 from goutil import no_idle_pipes, pair   # no_idle_pipes: an autouse fixture
-from gonb import io, net, splice
+from gonb import io, net, packet, splice
 from gonb.io import EOF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,7 +187,7 @@ def test_sendfile_and_fallbacks(gorun):
 def test_datagram_conn_is_no_reader_from(gorun):
     "A UDP conn's read_from(buf) is not io.ReaderFrom: copy into it writes one datagram per chunk, as Go's."
     def main():
-        srv = net.listen_packet("udp", "127.0.0.1:0")
+        srv = packet.listen_packet("udp", "127.0.0.1:0")
         c = net.dial("udp", str(srv.local_addr()))
         r, w = io.pipe()
         def feed():
