@@ -165,11 +165,12 @@ gethostbyname_ex = resolver(_stdsocket.gethostbyname_ex)
 gethostbyaddr = resolver(_stdsocket.gethostbyaddr)
 getnameinfo = resolver(_stdsocket.getnameinfo)
 
-# %% ../nbs/14c_socket.ipynb #847db9aa
-def rebind(fn):
-    "The stdlib function `fn` with gonb's socket module as its globals (gevent's way to reuse the stdlib)."
-    g = dict(vars(_stdsocket))
-    g.update({k: v for k, v in globals().items() if k in _stdsocket.__dict__ and not k.startswith("__")})
+# %% ../nbs/14c_socket.ipynb #45b69367
+def rebind(fn, module=_stdsocket, ours=None):
+    """The stdlib function `fn` of `module`, whose globals are `module`'s with gonb's names in place of the
+    same names (`ours`, by default this module's): gevent's way to reuse the stdlib's code."""
+    g = dict(vars(module))
+    g.update({k: v for k, v in (ours or globals()).items() if k in g and not k.startswith("__")})
     f = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
     f.__kwdefaults__, f.__doc__, f.__qualname__ = fn.__kwdefaults__, fn.__doc__, fn.__qualname__
     return f
