@@ -10,7 +10,7 @@ __all__ = ['gethostbyname', 'gethostbyname_ex', 'gethostbyaddr', 'getnameinfo', 
 import _socket, errno as _errno, functools, io, math, os, select as _select, socket as _stdsocket, time, types
 from greenlet import getcurrent
 from . import runtime
-from .runtime import sched
+from .runtime import sched, _Grunning
 from .fd import FD, patch
 from .io import ErrDeadlineExceeded, ErrNetClosing, ErrNotPollable
 from .sysmon import syscall
@@ -21,7 +21,7 @@ def on_goroutine():
     mp = sched.m0
     if mp is None: return None
     gp = mp.curg
-    if gp is None or gp.glet is not getcurrent(): return None
+    if gp is None or gp.glet is not getcurrent() or gp.status != _Grunning: return None   # not in a syscall
     return gp
 
 # %% ../nbs/14c_socket.ipynb #1509a918
