@@ -300,7 +300,7 @@ class RLock:
 
     def acquire(self, blocking=True, timeout=-1):
         m = me()
-        if self._owner is m:
+        if self._owner == m:   # a G, or a thread id (an int: ==, not is)
             self._count += 1
             return True
         if not self._block.acquire(blocking, timeout): return False
@@ -308,7 +308,7 @@ class RLock:
         return True
 
     def release(self):
-        if self._owner is not me() or self._count == 0: raise RuntimeError("cannot release un-acquired lock")
+        if self._owner != me() or self._count == 0: raise RuntimeError("cannot release un-acquired lock")
         self._count -= 1
         if self._count == 0:
             self._owner = None
@@ -318,7 +318,7 @@ class RLock:
     def __exit__(self, *exc): self.release()
 
     # Condition's interface for re-entrant locks
-    def _is_owned(self): return self._owner is me()
+    def _is_owned(self): return self._owner == me()
 
     def _release_save(self):
         if self._count == 0: raise RuntimeError("cannot release un-acquired lock")
