@@ -24,15 +24,20 @@ def on_goroutine():
     if gp is None or gp.glet is not getcurrent() or gp.status != _Grunning: return None   # not in a syscall
     return gp
 
-# %% ../nbs/14c_socket.ipynb #1509a918
+# %% ../nbs/14c_socket.ipynb #d37543ec
 class osfd:
-    "What a gonb socket's FD holds as its `sock`: the socket's own descriptor, closed by FD.destroy unless detached."
-    __slots__ = ("s", "keep")
+    """What a gonb socket's FD holds as its `sock`: the socket's own descriptor, closed by FD.destroy unless
+    detached; or, when another socket object already registered that fd, a duplicate of it to register."""
+    __slots__ = ("s", "keep", "dup")
 
-    def __init__(self, s): self.s, self.keep = s, False
-    def fileno(self): return _socket.socket.fileno(self.s)
+    def __init__(self, s, dup=False):
+        self.s, self.keep = s, False
+        self.dup = os.dup(_socket.socket.fileno(s)) if dup else -1
+
+    def fileno(self): return self.dup if self.dup >= 0 else _socket.socket.fileno(self.s)
 
     def close(self):
+        if self.dup >= 0: os.close(self.dup)
         if not self.keep: _socket.socket.close(self.s)
 
 
@@ -81,8 +86,12 @@ def netfd(self: socket):
     pfd = self._pfd
     if pfd is None or pfd.stale():
         if _socket.socket.fileno(self) < 0: raise ebadf()
-        pfd = FD(osfd(self), "socket", isStream=self.type == _stdsocket.SOCK_STREAM)
-        pfd.init()
+        stream = self.type == _stdsocket.SOCK_STREAM
+        pfd = FD(osfd(self), "socket", isStream=stream)
+        try: pfd.init()
+        except FileExistsError:   # another socket object on this fd is registered: epoll watches files,
+            pfd = FD(osfd(self, dup=True), "socket", isStream=stream)   # so a dup of it stands in
+            pfd.init()
         self._pfd = pfd
     return pfd
 

@@ -182,3 +182,19 @@ def test_two_readers_take_turns(gorun, fd_baseline):
         a.close(); b.close()
         return sorted(got)
     assert gorun(main) == [b"1", b"2"]
+
+
+def test_two_socket_objects_on_one_fd(gorun, fd_baseline):
+    def main():
+        a, b = pair()
+        a.send(b"x"); assert b.recv(1) == b"x"          # b's fd is registered now
+        twin = gsocket.socket(fileno=b.fileno())         # a second object on the same fd (http.client does this)
+        got = []
+        gonb.go(lambda: got.append(twin.recv(1)))
+        wait_parked(1, "IO wait")                        # parked through a dup of the fd
+        a.send(b"y")
+        while not got: gonb.sleep(0.001)
+        twin.detach()
+        a.close(); b.close()
+        return got
+    assert gorun(main) == [b"y"]
