@@ -134,11 +134,25 @@ def blocking_call(self: socket, mode, fn, *args, **kw):
     if t == 0.0: return fn(self, *args, **kw)   # non-blocking mode: BlockingIOError, as the stdlib's
     return self.io_call(mode, fn, args, kw, None if t is None else time.monotonic() + t)
 
-# %% ../nbs/14c_socket.ipynb #edc56a3e
+# %% ../nbs/14c_socket.ipynb #12f47adf
+flagsAt = {"recv": 1, "recv_into": 2, "recvfrom": 1, "recvfrom_into": 2, "recvmsg": 2, "recvmsg_into": 2,
+           "send": 1, "sendto": 1, "sendmsg": 2, "_accept": None}   # where each call's flags argument sits
+
+
+def dontwait(name, args, kw):
+    "Whether this call asked for MSG_DONTWAIT: then it must say EAGAIN, never wait."
+    i = flagsAt[name]
+    if name == "sendto" and len(args) < 3: return False   # sendto(data, address): no flags
+    flags = kw.get("flags", args[i] if i is not None and len(args) > i else 0)
+    return isinstance(flags, int) and bool(flags & _stdsocket.MSG_DONTWAIT)
+
+
 def blocking(name, mode):
     "The gonb method for `_socket.socket`'s blocking method `name`, waiting for `mode`."
     fn = getattr(_socket.socket, name)
-    def method(self, *args, **kw): return self.blocking_call(mode, fn, *args, **kw)
+    def method(self, *args, **kw):
+        if dontwait(name, args, kw): return fn(self, *args, **kw)
+        return self.blocking_call(mode, fn, *args, **kw)
     method.__name__, method.__qualname__, method.__doc__ = name, f"socket.{name}", fn.__doc__
     return method
 
@@ -301,7 +315,7 @@ def _real_close(self: socket, _ss=_socket.socket):
 def detach(self: socket):
     "Give up the fd without closing it; returns it (socket.detach)."
     if self._pfd is not None: self.unregister(keep=True)
-    return _socket.socket.detach(self)
+    return super(socket, self).detach()   # the stdlib's: it marks the socket closed too
 
 # %% ../nbs/14c_socket.ipynb #8e5d8b6e
 # The rest of the socket module's names (constants, exceptions, helpers), so gonb.socket stands in for it.

@@ -22,7 +22,8 @@ class SSLSocket(_stdssl.SSLSocket, socket):
     def ssl_call(self, what, fn, *args):
         "Run the TLS operation `fn(*args)`, waiting whichever way OpenSSL asks, within the timeout."
         t = self._timeout
-        if t == 0.0: return fn(*args)   # non-blocking: SSLWantReadError/SSLWantWriteError, as the stdlib's
+        if t == 0.0 or self._sslobj is None:   # non-blocking: SSLWant*Error; closed: ValueError, as the stdlib's
+            return fn(*args)
         deadline = None if t is None else time.monotonic() + t
         def step(s, mode):
             try: return fn(*args)

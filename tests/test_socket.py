@@ -198,3 +198,15 @@ def test_two_socket_objects_on_one_fd(gorun, fd_baseline):
         a.close(); b.close()
         return got
     assert gorun(main) == [b"y"]
+
+
+def test_msg_dontwait_never_waits(gorun, fd_baseline):
+    def main():
+        a, b = pair()
+        with pytest.raises(BlockingIOError):
+            b.recv(1, stdsocket.MSG_DONTWAIT)        # a blocking socket, but the call asked not to wait
+        with pytest.raises(BlockingIOError):
+            while True: a.send(b"x" * 65536, stdsocket.MSG_DONTWAIT)
+        fd = a.fileno(); assert a.detach() == fd and a._closed
+        os.close(fd); b.close()
+    gorun(main)

@@ -119,3 +119,17 @@ def test_outside_a_goroutine_blocks_as_the_stdlib(cert):
     with cctx.wrap_socket(gsocket.create_connection(ln.getsockname()), server_hostname="localhost") as c:
         c.sendall(b"hello"); assert c.recv(5) == b"HELLO"
     ln.close()
+
+
+def test_read_write_after_close_is_the_stdlibs_valueerror(gorun, cert):
+    sctx, cctx = contexts(cert)
+    def main():
+        ln = gsocket.create_server(("127.0.0.1", 0))
+        gonb.go(lambda: sctx.wrap_socket(ln.accept()[0], server_side=True).close())
+        c = cctx.wrap_socket(gsocket.create_connection(ln.getsockname()), server_hostname="localhost")
+        c.close(); ln.close()
+        with pytest.raises(ValueError, match="closed or unwrapped"):
+            c.read(1)
+        with pytest.raises(ValueError, match="closed or unwrapped"):
+            c.write(b"x")
+    gorun(main)
