@@ -39,13 +39,13 @@ def original(module, attr):
     "The value `module.attr` had before gonb patched it."
     return saved.get((module, attr), getattr(module, attr))
 
-# %% ../nbs/14e_monkey.ipynb #3ac3d270
-def is_patched(name) -> bool:
+# %% ../nbs/14e_monkey.ipynb #90740afe
+def is_patched(name: str) -> bool:
     "Whether `patch_<name>` has run (and not been undone): 'socket', 'ssl', 'time', 'select', 'thread', 'queue', 'subprocess'."
     return name in patched
 
 
-def unpatch_all():
+def unpatch_all() -> None:
     "Put every original back (gonb's, for tests: objects made while patched stay as they are)."
     for (module, attr), value in saved.items(): setattr(module, attr, value)
     saved.clear()
@@ -62,8 +62,8 @@ def existing_sockets():
         except OSError: pass
     return n
 
-# %% ../nbs/14e_monkey.ipynb #9d85fc56
-def patch_socket():
+# %% ../nbs/14e_monkey.ipynb #828643ad
+def patch_socket() -> None:
     "socket.socket, getaddrinfo and the other look-ups, parking in goroutines (chapter 14c)."
     if "socket" in patched: return
     if existing_sockets():
@@ -75,14 +75,14 @@ def patch_socket():
     patched.add("socket")
 
 
-def patch_ssl():
+def patch_ssl() -> None:
     "Every ssl.SSLContext wraps gonb sockets (chapter 14d)."
     if "ssl" in patched: return
     patch_item(_stdssl.SSLContext, "sslsocket_class", gssl.SSLSocket)
     patched.add("ssl")
 
-# %% ../nbs/14e_monkey.ipynb #745d8476
-def sleep(secs):
+# %% ../nbs/14e_monkey.ipynb #9660e74c
+def sleep(secs: float) -> None:
     "time.sleep: parks the goroutine in one, blocks the thread anywhere else."
     if on_goroutine() is None or type(secs) not in (int, float): return original(_time, "sleep")(secs)
     if secs < 0: raise ValueError("sleep length must be non-negative")
@@ -90,7 +90,7 @@ def sleep(secs):
     runtime.sleep(secs)
 
 
-def patch_time():
+def patch_time() -> None:
     "time.sleep parks in goroutines."
     if "time" in patched: return
     patch_item(_time, "sleep", sleep)
@@ -170,7 +170,7 @@ class poll:
         return syscall(self.p.poll, timeout)
 
 
-def patch_select():
+def patch_select() -> None:
     "select.select, select.poll and selectors' default park in goroutines; select.epoll is left out (see below)."
     if "select" in patched: return
     patch_item(_select, "select", select)
@@ -390,8 +390,8 @@ def allocate_rlock(*args, **kw):
     "threading.RLock() once patched: gonb's RLock, or the C one for gonb's runtime."
     return original(threading, "RLock")(*args, **kw) if runtime_caller() else RLock()
 
-# %% ../nbs/14e_monkey.ipynb #9153a30b
-def patch_thread():
+# %% ../nbs/14e_monkey.ipynb #9bc4d9de
+def patch_thread() -> None:
     "threading's Lock, RLock (and so Condition, Event, Semaphore, BoundedSemaphore, Barrier) and local park goroutines."
     if "thread" in patched: return
     if threading.active_count() > 1:
@@ -403,8 +403,8 @@ def patch_thread():
         patch_item(module, name, new)
     patched.add("thread")
 
-# %% ../nbs/14e_monkey.ipynb #a4838706
-def patch_queue():
+# %% ../nbs/14e_monkey.ipynb #96d99b0c
+def patch_queue() -> None:
     "queue.SimpleQueue in pure Python, on the patched locks (queue.Queue needs only patch_thread)."
     if "queue" in patched: return
     patch_item(queue, "SimpleQueue", queue._PySimpleQueue)
@@ -418,14 +418,15 @@ def waitpid(pid, options):
     return syscall(orig, pid, options)
 
 
-def patch_subprocess():
+def patch_subprocess() -> None:
     "os.waitpid (and so subprocess.Popen.wait) parks a goroutine; communicate needs patch_select."
     if "subprocess" in patched: return
     patch_item(os, "waitpid", waitpid)
     patched.add("subprocess")
 
-# %% ../nbs/14e_monkey.ipynb #0a7c777e
-def patch_all(socket=True, ssl=True, time=True, select=True, thread=True, queue=True, subprocess=True):
+# %% ../nbs/14e_monkey.ipynb #bf36bb31
+def patch_all(socket: bool = True, ssl: bool = True, time: bool = True, select: bool = True, thread: bool = True,
+              queue: bool = True, subprocess: bool = True) -> None:
     "Patch everything listed (all by default); call it first thing, before other imports make sockets or locks."
     if thread: patch_thread()
     if queue: patch_queue()
