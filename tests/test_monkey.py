@@ -208,3 +208,29 @@ def test_subprocess_wait_and_communicate(gorun, patched):
         return codes, out, len(ticks), gonb.now() - t0
     codes, out, ticks, took = gorun(main)
     assert codes == [0] * 5 and out == b"hi\n" and ticks == 5 and took < 1.0
+
+
+def test_epoll_and_selectors_park(gorun, patched):
+    import selectors
+    def main():
+        r, w = os.pipe()
+        got = []
+        def waiter():
+            with select.epoll() as ep:
+                ep.register(r, select.EPOLLIN)
+                got.append(ep.poll(5))
+        gonb.go(waiter)
+        wait_parked(1, "IO wait")                           # one fd: parked on gonb's poller
+        os.write(w, b"x")
+        while not got: gonb.sleep(0.001)
+        assert got == [[(r, select.EPOLLIN)]]
+        with selectors.DefaultSelector() as sel:
+            sel.register(r, selectors.EVENT_READ)
+            assert len(sel.select(1)) == 1                  # still readable
+            os.read(r, 1)
+            t0 = gonb.now()
+            assert sel.select(0.03) == [] and gonb.now() - t0 >= 0.03
+        for fd in (r, w): os.close(fd)
+        pl = gonb.runtime.sched.poller
+        return type(getattr(pl, "epfd", None) or pl.p).__module__
+    assert gorun(main) == "select"                         # gonb's own poller kept the stdlib's objects
