@@ -447,20 +447,28 @@ def allocate_rlock(*args, **kw):
     "threading.RLock() once patched: gonb's RLock, or the C one for gonb's runtime."
     return original(threading, "RLock")(*args, **kw) if runtime_caller() else RLock()
 
-# %% ../nbs/14e_monkey.ipynb #2cfa99a4
+# %% ../nbs/14e_monkey.ipynb #e9db2af1
+def join(self, timeout=None):
+    "threading.Thread.join: from a goroutine, waited for on a syscall thread."
+    orig = original(threading.Thread, "join")
+    if on_goroutine() is None: return orig(self, timeout)
+    return syscall(orig, self, timeout)
+
+# %% ../nbs/14e_monkey.ipynb #dfa0b74c
 def patch_thread() -> None:
-    "threading's Lock, RLock (and so Condition, Event, Semaphore, BoundedSemaphore, Barrier) and local park goroutines."
+    "threading's Lock, RLock (and so Condition, Event, Semaphore, BoundedSemaphore, Barrier), local and Thread.join park goroutines."
     if "thread" in patched: return
     if threading.active_count() > 1:
         warnings.warn(f"gonb.monkey.patch_thread: {threading.active_count() - 1} thread(s) already run; the locks "
                       "made before patching still block the M. Call patch_all() first thing.", MonkeyPatchWarning, 2)
     for module, name, new in ((threading, "Lock", allocate_lock), (threading, "_allocate_lock", allocate_lock),
                               (threading, "RLock", allocate_rlock), (threading, "local", local),
-                              (_thread, "allocate_lock", allocate_lock), (_thread, "RLock", allocate_rlock)):
+                              (_thread, "allocate_lock", allocate_lock), (_thread, "RLock", allocate_rlock),
+                              (threading.Thread, "join", join)):
         patch_item(module, name, new)
     patched.add("thread")
 
-# %% ../nbs/14e_monkey.ipynb #0b26612e
+# %% ../nbs/14e_monkey.ipynb #bcaa6bde
 def patch_queue() -> None:
     "queue.SimpleQueue in pure Python, on the patched locks (queue.Queue needs only patch_thread)."
     if "queue" in patched: return
@@ -481,7 +489,7 @@ def patch_subprocess() -> None:
     patch_item(os, "waitpid", waitpid)
     patched.add("subprocess")
 
-# %% ../nbs/14e_monkey.ipynb #4ae87751
+# %% ../nbs/14e_monkey.ipynb #5ff30e2f
 def patch_all(socket: bool = True, ssl: bool = True, time: bool = True, select: bool = True, thread: bool = True,
               queue: bool = True, subprocess: bool = True) -> None:
     "Patch everything listed (all by default); call it first thing, before other imports make sockets or locks."

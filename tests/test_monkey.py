@@ -234,3 +234,14 @@ def test_epoll_and_selectors_park(gorun, patched):
         pl = gonb.runtime.sched.poller
         return type(getattr(pl, "epfd", None) or pl.p).__module__
     assert gorun(main) == "select"                         # gonb's own poller kept the stdlib's objects
+
+
+def test_thread_join_from_a_goroutine_parks(gorun, patched):
+    def main():
+        th = threading.Thread(target=time.sleep, args=(0.2,)); th.start()
+        ticks = []
+        gonb.go(lambda: [ticks.append(gonb.sleep(0.01)) for _ in range(5)])
+        th.join()
+        assert not th.is_alive()
+        return len(ticks)
+    assert gorun(main) == 5                               # the ticker ran while main joined
