@@ -11,7 +11,7 @@ import _socket, errno as _errno, functools, io, math, os, select as _select, soc
 from greenlet import getcurrent
 from . import runtime
 from .runtime import sched, _Grunning
-from .fd import FD, patch
+from .fd import FD, patch, mutexClosed
 from .io import ErrDeadlineExceeded, ErrNetClosing, ErrNotPollable
 from .sysmon import syscall
 
@@ -111,19 +111,21 @@ def io_call(self: socket, mode, fn, args=(), kw={}, deadline=None):
     try:
         pfd.readLock() if read else pfd.writeLock()   # one waiter per direction (fdMutex)
     except ErrNetClosing: raise ebadf() from None
+    armed = False   # the deadline goes on the pollDesc only once the call has to wait
     try:
-        if deadline is not None: pfd.setDeadlineImpl(deadline, mode)
         pfd.prepare(mode)
         while True:
             try: return fn(self, *args, **kw)
             except BlockingIOError: pass
+            if deadline is not None and not armed:
+                pfd.setDeadlineImpl(deadline, mode)   # a readiness that came meanwhile stays in rg/wg
+                armed = True
             try: pfd.wait(mode)
             except ErrNotPollable: pass   # EPOLLERR alone: the next call says which error
     except ErrDeadlineExceeded: raise _stdsocket.timeout("timed out") from None
     except ErrNetClosing: raise ebadf() from None
     finally:
-        if deadline is not None and not pfd.fdmu.state & 1:   # still open (mutexClosed): disarm the deadline
-            pfd.setDeadlineImpl(None, mode)
+        if armed and not pfd.fdmu.state & mutexClosed: pfd.setDeadlineImpl(None, mode)   # disarm, if still open
         pfd.readUnlock() if read else pfd.writeUnlock()
 
 

@@ -210,3 +210,16 @@ def test_msg_dontwait_never_waits(gorun, fd_baseline):
         fd = a.fileno(); assert a.detach() == fd and a._closed
         os.close(fd); b.close()
     gorun(main)
+
+
+def test_a_timeout_too_short_to_wait_still_reads_what_is_there(gorun, fd_baseline):
+    def main():
+        a, b = pair()
+        a.send(b"ready")
+        b.settimeout(1e-9)                               # expired before any wait: CPython polls, then reads
+        got = b.recv(5)
+        with pytest.raises(TimeoutError):
+            b.recv(1)                                    # nothing left: now it times out
+        a.close(); b.close()
+        return got
+    assert gorun(main) == b"ready"
