@@ -301,11 +301,11 @@ class Lock:
     def acquire(self, blocking=True, timeout=-1):
         gp = on_goroutine()
         if gp is None: return self._real.acquire(blocking, timeout)   # a thread: the C lock, as before
-        if self._real.acquire(False, timeout if not blocking else -1):
+        if blocking and timeout < 0 and timeout != -1: raise ValueError("timeout value must be a non-negative number")
+        if self._real.acquire(False, timeout if not blocking else -1):   # CPython's check of a non-blocking timeout
             self._owner = gp
             return True
         if not blocking: return False
-        if timeout < 0 and timeout != -1: raise ValueError("timeout value must be a non-negative number")
         deadline = None if timeout == -1 else nanotime() + int(timeout * 1e9)
         while True:
             self._mu.acquire()
@@ -336,6 +336,8 @@ class Lock:
         self._owner = None
         self._real.release()                # RuntimeError("release unlocked lock"), as the C lock's
         with self._mu:
+            while self._waiters and self._waiters[0].gen != sched.generation:
+                self._waiters.popleft()     # left by a gonb.run that has ended: nobody to wake
             if not self._waiters: return
             w = self._waiters.popleft()
             w.state = 1

@@ -83,8 +83,8 @@ def test_lock_misuse_in_pythons_words(gorun, patched):
         with pytest.raises(ValueError, match="can't specify a timeout for a non-blocking call"):
             lk.acquire(False, 1)
         with pytest.raises(ValueError, match="timeout value must be a non-negative number"):
-            lk.acquire(True, -5) if lk.acquire() else None
-        lk.release()
+            lk.acquire(True, -5)                         # checked even when the lock is free, as CPython does
+        assert not lk.locked()
         with pytest.raises(RuntimeError, match="cannot release un-acquired lock"):
             rl.release()
         rl.acquire()
@@ -245,3 +245,22 @@ def test_thread_join_from_a_goroutine_parks(gorun, patched):
         assert not th.is_alive()
         return len(ticks)
     assert gorun(main) == 5                               # the ticker ran while main joined
+
+
+def test_a_waiter_left_by_an_ended_run_does_not_swallow_a_wake(patched):
+    lk = threading.Lock()
+    def first():                                         # ends holding lk, with a goroutine queued on it
+        lk.acquire()
+        gonb.go(lk.acquire)
+        gonb.sleep(0.01)
+    gonb.run(first)
+    def second():
+        got = []
+        gonb.go(lambda: got.append(lk.acquire(timeout=2)))   # queued behind the ended run's waiter
+        gonb.sleep(0.01)
+        t0 = gonb.now()
+        lk.release()                                     # must wake this run's waiter, not the dead one
+        while not got: gonb.sleep(0.001)
+        return got, gonb.now() - t0
+    got, took = gonb.run(second)
+    assert got == [True] and took < 1, took              # woken by the release, not by its 2 s timeout
