@@ -14,7 +14,8 @@ from .chan import Chan
 from .selectgo import select
 from .time import Timer, Ticker, after, after_func
 from .io import EOF, ErrDeadlineExceeded
-from . import io, net, runtime, sync, context, signal
+from .finalizer import set_finalizer
+from . import io, net, runtime, sync, context, signal, finalizer
 
 # settings.ini's version; nbdev_export keeps this line in step, here below the module docstring
 __version__ = "0.1.0"

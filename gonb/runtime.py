@@ -19,7 +19,7 @@ __all__ = ['gStatusStrings', 'waitReasonZero', 'waitReasonChanReceive', 'waitRea
 # %% ../nbs/06_proc.ipynb #3415715d
 import cython
 from typing import Callable, Optional, ParamSpec, TypeVar
-import gc, heapq, signal, threading, time, types
+import gc, heapq, threading, time, types
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 _Params = ParamSpec("_Params")   # the arguments run and go pass to their function
@@ -539,7 +539,8 @@ class gcsection:
 def gcphase(phase, info):
     """gc.callbacks at the start and stop of every collection. On the M's thread the running goroutine
     is set aside (Go's systemstack): no gonb call, preemption or park happens inside the collection. A
-    preemption asked for before or during it is signalled again at the stop, to land right after."""
+    preemption asked for before or during it stays in `gp.preempt` for after it. No SIGURG is sent from
+    here: `pthread_kill` runs the handler at once, still inside the collection."""
     if phase == "start":
         gcsection.thread = threading.get_ident()
         mp = sched.m0
@@ -551,7 +552,6 @@ def gcphase(phase, info):
     if gp is None: return
     gcsection.m = gcsection.curg = None
     mp.curg = gp
-    if gp.preempt and sched.asyncpreempt: signal.pthread_kill(mp.procid, signal.SIGURG)
 
 
 
