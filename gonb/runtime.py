@@ -572,6 +572,20 @@ def notOnG(mp):
 #| eval: false
 gc.callbacks.append(gcphase)   # once, by the module: a notebook's copy would outlive its namespace
 
+# %% ../nbs/06_proc.ipynb #11ab7be4
+maxDuration = (1 << 63) - 1            # time.Duration's largest value, in ns (time/time.go maxDuration)
+_maxDurationSeconds = maxDuration / 1e9
+
+
+def durationNS(seconds, who, what="duration"):
+    "`seconds` as Go's nanoseconds, by gonb's one rule (above); `who` names the call in the error."
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{who}: a {what} is a number of seconds, not {type(seconds).__name__}")
+    if seconds != seconds: raise ValueError(f"{who}: {what} is NaN")
+    if seconds >= _maxDurationSeconds: return maxDuration
+    if seconds <= -_maxDurationSeconds: return -maxDuration
+    return int(seconds * 1e9)
+
 # %% ../nbs/06_proc.ipynb #2f264f2e
 @cython.cclass
 class timer:
@@ -675,10 +689,8 @@ def resetForSleep(gp, _):
 def sleep(seconds: float) -> None:
     "Pause the current goroutine for at least `seconds` (Go's time.Sleep); zero or less returns at once."
     gp = getg()
+    ns = durationNS(seconds, "gonb.sleep")
     checkpreempt()
-    if not isinstance(seconds, (int, float)):
-        raise TypeError(f"gonb.sleep: seconds must be a number, not {type(seconds).__name__}")
-    ns = int(seconds * 1e9)
     if ns <= 0: return
     if gp.timer is None: gp.timer = timer(goroutineReady, gp)
     gp.sleepWhen = nanotime() + ns
