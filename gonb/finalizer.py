@@ -25,6 +25,7 @@ class finq:
     gen = 0              # the run it belongs to
     fins = {}            # id(obj) -> its weakref.finalize: the finalizers set and not yet queued
     w = -1               # the pipe's end queuefinalizer writes a byte to (finwaker reads the other)
+    waker = None         # the finwaker thread
 
 
 def queuefinalizer(gen, key, fn, args):
@@ -63,7 +64,8 @@ def runfinq():
     It makes its waker when it starts, and ends it in `finally`: a goroutine that never ran holds nothing."""
     r, finq.w = os.pipe()
     os.set_blocking(finq.w, False)
-    threading.Thread(target=finwaker, args=(r, finq.gen), daemon=True, name="gonb-finwaker").start()
+    finq.waker = threading.Thread(target=finwaker, args=(r, finq.gen), daemon=True, name="gonb-finwaker")
+    finq.waker.start()
     try:
         while True:
             while finq.q:
@@ -80,7 +82,9 @@ def finstop():
     finq.q.clear()
     finq.gen, finq.g, finq.idle = 0, None, False
     w, finq.w = finq.w, -1
-    if w >= 0: os.close(w)   # finwaker reads end-of-file, and closes its end
+    if w >= 0: os.close(w)   # finwaker reads end-of-file, and closes its end ...
+    if finq.waker is not None: finq.waker.join()   # ... now: the run ends with the fds it began with
+    finq.waker = None
 
 
 def createfing():
