@@ -9,7 +9,7 @@ __all__ = ['Canceled', 'DeadlineExceeded', 'Context', 'background', 'todo', 'wit
 
 # %% ../nbs/12a_context.ipynb #23507220
 from typing import Any, Callable
-from .runtime import go, durationNS
+from .runtime import go, getg, durationNS
 from .chan import Chan, closechan
 from .selectgo import select
 from . import time
@@ -90,6 +90,7 @@ class cancelCtx(Context):
 
     def cancel(self, removeFromParent, err, cause=None):
         "End this context and its subtree with `err` and `cause` (default `err`); only the first call counts (cancelCtx.cancel)."
+        getg()   # closing done readies goroutines: only a goroutine may (a finalizer elsewhere gets a clear error)
         if self._err is not None: return                     # a context ends once
         self._err, self._cause = err, err if cause is None else cause
         if self._done is None: self._done = closedchan       # nobody holds done yet: share the closed one

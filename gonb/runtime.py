@@ -686,7 +686,7 @@ def resetForSleep(gp, _):
     return True
 
 
-def sleep(seconds: float) -> None:
+def sleep(seconds: "float | int") -> None:   # not `float`: compiled, that would be a C double, converted before the check
     "Pause the current goroutine for at least `seconds` (Go's time.Sleep); zero or less returns at once."
     gp = getg()
     ns = durationNS(seconds, "gonb.sleep")
@@ -732,7 +732,7 @@ def semacquire1(s: Sema, lifo: cython.bint, reason):
 
 def semrelease(s: Sema):
     "Release a unit of `s`: straight to the oldest waiter if there is one."
-    checkpreempt()
+    apicall()   # a goroutine's call, or a clear error (a finalizer on another thread or in a collection)
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 

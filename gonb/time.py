@@ -139,6 +139,7 @@ class Timer(timeTimer):
     def stop(self) -> bool:
         "Prevent the timer from firing; True if that stopped a delivery (Timer.Stop, Go 1.23)."
         if not initialized(self): raise RuntimeError("time: Stop called on uninitialized Timer")
+        if heaped(self): apicall()   # this run's heap is the M's: a finalizer elsewhere gets a clear error
         return stopTimer(self)
 
     def reset(self, seconds: float) -> bool:
@@ -174,7 +175,9 @@ class Ticker(timeTimer):
 
     def stop(self) -> None:
         "Stop ticking; a tick not yet received is dropped (Ticker.Stop; Go 1.23 drains the channel)."
-        if initialized(self): stopTimer(self)   # Go 1.23: a Ticker built by hand stops quietly
+        if not initialized(self): return        # Go 1.23: a Ticker built by hand stops quietly
+        if heaped(self): apicall()             # as in Timer.stop
+        stopTimer(self)
 
     def reset(self, seconds: float) -> None:
         "Tick every `seconds` from now on (Ticker.Reset)."

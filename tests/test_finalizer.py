@@ -292,3 +292,61 @@ def test_many_finalizers_leave_nothing_behind():
     assert fz.finq.g is None and fz.finq.w == -1
     time.sleep(0.05)
     assert not [t for t in threading.enumerate() if t.name == "gonb-finwaker"]
+
+
+def test_a_finalizer_elsewhere_never_readies_a_goroutine_and_leaves_the_state_sound():
+    """Every operation that would ready a goroutine (a mutex, rwmutex or waitgroup with waiters, a cond, a
+    context's cancel, a timer on the heap, a channel) refuses a finalizer run on another thread (as on
+    sysmon's) or in a collection, before it changes anything; done afterwards by a goroutine, it works."""
+    from gonb import context, sync
+    results = {}
+
+    def off_goroutine(ops, collect):
+        "Run each op in a finalizer on another thread, collected by a collection or by reference counting."
+        class Fin:
+            def __init__(self, op): self.op, self.me = op, (self if collect else None)
+            def __del__(self):
+                try: self.op(); results[self.op.__name__] = "ran"
+                except RuntimeError as e: results[self.op.__name__] = str(e)
+
+        def thread():
+            for op in ops: Fin(op)
+            gc.collect()
+        t = threading.Thread(target=thread)
+        t.start(); t.join()
+
+    def main():
+        mu, rw, wg, cond = sync.Mutex(), sync.RWMutex(), sync.WaitGroup(), sync.Cond(sync.Mutex())
+        ctx, cancel = context.with_cancel(context.background())
+        ch, timer, order = gonb.Chan(), gonb.after_func(60, print), []   # a func timer: on the heap
+        mu.lock(); rw.lock(); wg.add(1)
+        gonb.go(lambda: (mu.lock(), order.append("mutex")))
+        gonb.go(lambda: (rw.rlock(), order.append("rwmutex")))
+        gonb.go(lambda: (wg.wait(), order.append("waitgroup")))
+        gonb.go(lambda: (cond.L.lock(), cond.wait(), order.append("cond"), cond.L.unlock()))
+        gonb.go(lambda: (ctx.done().recv(), order.append("context")))
+        gonb.go(lambda: (ch.recv(), order.append("chan")))
+        gonb.sleep(0.01)                     # all parked
+
+        def mutex_unlock(): mu.unlock()
+        def rwmutex_unlock(): rw.unlock()
+        def waitgroup_done(): wg.done()
+        def cond_signal(): cond.signal()
+        def context_cancel(): cancel()
+        def timer_stop(): timer.stop()
+        def chan_send(): ch.send(1)
+        ops = [mutex_unlock, rwmutex_unlock, waitgroup_done, cond_signal, context_cancel, timer_stop, chan_send]
+        off_goroutine(ops, collect=True)
+        off_goroutine(ops, collect=False)
+        gonb.sleep(0.01)
+        parked = sorted(g[1] for g in gonb.goroutines() if g[0] != 1)
+        for op in ops: op()                  # now from a goroutine: each works
+        gonb.sleep(0.01)
+        return parked, sorted(order)
+
+    parked, order = gonb.run(main)
+    assert parked == ["waiting"] * 6         # nothing was readied from the finalizers
+    assert order == sorted(["mutex", "rwmutex", "waitgroup", "cond", "context", "chan"])
+    assert set(results) == {"mutex_unlock", "rwmutex_unlock", "waitgroup_done", "cond_signal", "context_cancel",
+                            "timer_stop", "chan_send"}
+    assert all(r.startswith("gonb:") for r in results.values()), [r for r in results.values() if not r.startswith("gonb:")]
