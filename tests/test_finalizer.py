@@ -132,7 +132,10 @@ def test_preempted_collection_does_not_stall(godebug):
     words = r.stdout.split()
     assert words[:2] == ["ok", "True"], r.stdout
     young = int(words[3])
-    assert young < 200, r.stdout            # threshold 20: a stalled collector let it reach 73,303
+    # Threshold 20: a stalled collector let it reach 73,303 and never end. It stays at the threshold
+    # except while a collection runs on another thread (sysmon's): the collector is CPython's one, busy
+    # with that collection's finalizers (1 ms each) while the hog allocates (measured: up to ~1,100).
+    assert young < 5000, r.stdout
 
 
 def test_gonb_calls_inside_a_collection_fail_clearly_from_every_kind_of_finalizer():
