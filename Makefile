@@ -12,16 +12,17 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export JUPYTER_PLATFORM_DIRS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: .venv export check-sync compile nbtest nbexec pytest pytest-compiled pytest-pure test demo lab clean
+.PHONY: .venv export check-sync compile nbtest nbexec pytest pytest-compiled pytest-pure pytest-install test demo lab clean
 
 # ---- virtualenv -------------------------------------------------------------
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# (re)install whenever setup.py or settings.ini is newer than the stamp; also register the
-# venv's own python as Jupyter kernel "python3" (in .venv/share/jupyter/kernels, which a
-# venv's jupyter searches before ~/.local/share/jupyter)
-$(STAMP): $(BIN)/python setup.py settings.ini
+# (re)install whenever setup.py, pyproject.toml or settings.ini is newer than the stamp (the editable
+# install compiles too, as `make compile`, where a C compiler is present); also register the venv's own
+# python as Jupyter kernel "python3" (in .venv/share/jupyter/kernels, which a venv's jupyter searches
+# before ~/.local/share/jupyter)
+$(STAMP): $(BIN)/python setup.py pyproject.toml settings.ini
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gonb .venv)"
@@ -61,7 +62,8 @@ nbexec: .venv
 
 # ---- the compiled build (nbs/15_compiled.ipynb) -------------------------------
 # gonb/__compiled__/<build id>/: Cython builds the exported modules when a C compiler is present (a
-# no-op while the build matches the source); without one it says so in one line and succeeds
+# no-op while the build matches the source); without one it says so in one line and succeeds. A build
+# that a running process (a Jupyter kernel) still uses is kept; `pip install .` builds into the install
 compile: .venv
 	$(BIN)/python -m gonb.compiled build
 
@@ -79,7 +81,7 @@ pytest: .venv
 pytest-compiled: compile
 	@if $(BIN)/python -c 'import sys, gonb.compiled as c; sys.exit(bool(c.toolchain_missing()))'; then \
 	  echo "pytest: compiled (GONB_REQUIRE_COMPILED=1)"; \
-	  env -u GONB_PURE_PYTHON GONB_REQUIRE_COMPILED=1 $(MAKE) --no-print-directory pytest; \
+	  env -u GONB_PURE_PYTHON GONB_REQUIRE_COMPILED=1 $(MAKE) --no-print-directory pytest PYTEST_ARGS="-m 'not slow'"; \
 	else echo "pytest: no C compiler here: the compiled pass is skipped"; fi
 
 # the pure pass keeps `make test` in its budget: the soak runs 5 s (30 s in the compiled pass), and the
@@ -88,12 +90,18 @@ PURE_SOAK_SECONDS ?= 5
 pytest-pure: .venv
 	@echo "pytest: pure Python (GONB_PURE_PYTHON=1)"
 	env -u GONB_REQUIRE_COMPILED GONB_PURE_PYTHON=1 GONB_SOAK_SECONDS=$(PURE_SOAK_SECONDS) $(MAKE) --no-print-directory pytest \
-	  PYTEST_ARGS="--deselect tests/test_bench.py::test_bench_smoke"
+	  PYTEST_ARGS="-m 'not slow' --deselect tests/test_bench.py::test_bench_smoke"
+
+# tests/test_install.py (marked slow, ~2 min): wheels built from this tree, installed into fresh venvs; what
+# they run does not depend on this process's mode, so `make test` runs them once, not in each pass
+pytest-install: .venv
+	$(MAKE) --no-print-directory pytest PYTEST_ARGS="-m slow"
 
 # Which layer runs in which mode (budget: well under 10 min on 2 cores; measured in README.md):
 # - the notebooks (nbtest, nbexec) run pure Python: each runs its own chapter's cells, which are pure
 #   whatever the mode, and GONB_PURE_PYTHON=1 keeps what they import pure too, as the text reads;
-# - pytest runs the whole suite in both modes, both poller backends each: compiled first, then pure.
+# - pytest runs the whole suite in both modes, both poller backends each: compiled first, then pure;
+#   then the slow install tests once.
 test: .venv
 	$(MAKE) --no-print-directory check-sync
 	$(MAKE) --no-print-directory compile
@@ -101,6 +109,7 @@ test: .venv
 	env -u GONB_REQUIRE_COMPILED GONB_PURE_PYTHON=1 $(MAKE) --no-print-directory nbexec
 	$(MAKE) --no-print-directory pytest-compiled
 	$(MAKE) --no-print-directory pytest-pure
+	$(MAKE) --no-print-directory pytest-install
 
 # ---- misc -------------------------------------------------------------------
 # builds first (when a C compiler is present) and says which mode runs

@@ -1,8 +1,9 @@
 # Classic nbdev 2 setup.py: every setting lives in settings.ini -- edit there, not here.
 from configparser import ConfigParser
 from pathlib import Path
-import shlex
+import importlib.util, os, shlex, sys
 import setuptools
+from setuptools.command.build_ext import build_ext
 
 here = Path(__file__).resolve().parent
 config = ConfigParser(delimiters=['='])
@@ -46,6 +47,40 @@ setup_cfg['package_data'] = package_data
 readme = here/'README.md'
 long_description = readme.read_text(encoding='utf-8') if readme.exists() else cfg['description']
 
+
+
+def compiled_build():
+    "gonb/compiled/__init__.py (chapter 15) loaded on its own: importing gonb would need its run-time requirements."
+    sys.path.insert(0, str(here))   # where it finds the package it builds, not an installed gonb
+    spec = importlib.util.spec_from_file_location('gonb_compiled_build', here/'gonb'/'compiled'/'__init__.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    assert mod.PKG_DIR == here/'gonb', f"gonb.compiled found {mod.PKG_DIR}, not {here/'gonb'}"
+    return mod
+
+
+class build_compiled(build_ext):
+    """The compiled build (chapter 15) as setuptools' build_ext step: a wheel or a plain install carries it in
+    gonb/__compiled__/<build id>/, recorded by pip; an editable install builds into the checkout, as `make compile`.
+    Without a C compiler, or when the build fails, one line says why and gonb installs as pure Python."""
+    def run(self):
+        c = compiled_build()
+        self.outputs = []
+        if getattr(self, 'editable_mode', False) or self.inplace:
+            try: c.build(os.cpu_count() or 1)
+            except Exception as e: print(f"gonb.compiled: {' '.join(str(e).split())}: gonb runs as pure Python")
+        else:
+            root = Path(self.build_lib)/'gonb'/'__compiled__'
+            c.build_into(root, os.cpu_count() or 1)
+            self.outputs = [str(p) for p in root.rglob('*') if p.is_file()]
+
+    def get_outputs(self): return getattr(self, 'outputs', [])
+    def get_output_mapping(self): return {}
+
+
+class BinaryDistribution(setuptools.Distribution):
+    "A wheel for one interpreter and platform (the build inside is), even though no Extension is declared."
+    def has_ext_modules(self): return True
+
 setuptools.setup(
     name=cfg['lib_name'],
     classifiers=[
@@ -64,6 +99,8 @@ setuptools.setup(
     long_description=long_description,
     long_description_content_type='text/markdown',
     zip_safe=False,
+    distclass=BinaryDistribution,
+    cmdclass={'build_ext': build_compiled},
     entry_points={
         'console_scripts': cfg.get('console_scripts', '').split(),
         'nbdev': [f'{cfg.get("lib_path")}={cfg.get("lib_path")}._modidx:d'],

@@ -26,10 +26,10 @@ BUFSIZE = 2048
 def serve_gonb():
     "The gonb server: listen_packet, then read_from/write_to in one goroutine."
     import gonb
-    from gonb import net
+    from gonb import packet
 
     def main():
-        pc = net.listen_packet("udp", "127.0.0.1:0")
+        pc = packet.listen_packet("udp", "127.0.0.1:0")
         print(pc.local_addr().Port, flush=True)
         buf = bytearray(BUFSIZE)
         view = memoryview(buf)

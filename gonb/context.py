@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['Canceled', 'DeadlineExceeded', 'Context', 'background', 'todo', 'with_cancel', 'with_cancel_cause', 'cause',
            'with_deadline_cause', 'with_deadline', 'with_timeout', 'with_timeout_cause', 'with_value', 'after_func',
-           'without_cancel']
+           'without_cancel', 'dial_context']
 
 # %% ../nbs/12a_context.ipynb #23507220
 from typing import Any, Callable
@@ -296,3 +296,69 @@ def without_cancel(parent: Context) -> Context:
     "A child of `parent` that keeps its values but never ends (context.WithoutCancel)."
     nilParent(parent)
     return withoutCancelCtx(parent)
+
+# %% ../nbs/12a_context.ipynb #f66b49ea
+from gonb import runtime
+from gonb.net import Conn, aLongTimeAgo, dialSerial, resolve
+
+
+class canceledError(Canceled, OSError):
+    "net.errCanceled: a dial stopped by its context (also a `context.Canceled`, as errors.Is says in Go)."
+    def __init__(self): super().__init__("operation was canceled")
+
+
+class timeoutError(DeadlineExceeded):
+    "net.errTimeout for a dial whose context's deadline passed: `i/o timeout`, a TimeoutError."
+    def __init__(self): super().__init__("i/o timeout")
+
+
+def mapErr(err):
+    "The net package's words for a context's reason (net/net.go mapErr)."
+    if isinstance(err, Canceled): return canceledError()
+    if isinstance(err, DeadlineExceeded): return timeoutError()
+    return err
+
+
+class connectInterrupter:
+    """The goroutine Go's `connect` starts beside a connect that may park: when `ctx` is done it sets a
+    past write deadline, which wakes the connect through the poller. `stop()` is `connect`'s deferred
+    half: it ends the goroutine and returns the context's error in net's words if it fired, else None."""
+
+    def __init__(self, ctx, pfd):
+        self.done, self.res = Chan(), Chan()
+        go(self.run, ctx, pfd)
+
+    def run(self, ctx, pfd):
+        i, _, _ = select(ctx.done(), self.done)
+        if i == 0:
+            pfd.set_write_deadline(aLongTimeAgo)
+            self.res.send(mapErr(ctx.err()))
+        else:
+            self.res.send(None)
+
+    def stop(self):
+        self.done.close()
+        return self.res.recv()
+
+
+class dialCtx:
+    """A context as chapter 00's dial asks for one (`netFD.connect`, `dialSerial`): `err()` is why to stop,
+    in net's words (None: go on); `interrupt(pfd)` watches a parked connect (None if `ctx` never ends)."""
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx): self.ctx = ctx
+
+    def err(self):
+        e = self.ctx.err()
+        return None if e is None else mapErr(e)
+
+    def interrupt(self, pfd): return connectInterrupter(self.ctx, pfd) if self.ctx.done() is not None else None
+
+# %% ../nbs/12a_context.ipynb #d6ac385c
+def dial_context(ctx: Context, network: str, address: str) -> Conn:
+    """Connect to `address` unless `ctx` ends first (net.Dialer.DialContext): the context's deadline bounds
+    the dial, and cancelling it wakes a connect parked in the poller."""
+    if ctx is None: raise TypeError("nil context")
+    runtime.getg()
+    raddrs = resolve("dial", network, address)
+    return dialSerial(network, raddrs, ctx.deadline(), dialCtx(ctx))

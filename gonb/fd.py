@@ -4,47 +4,42 @@
 
 # %% auto #0
 __all__ = ['mutexClosed', 'mutexRLock', 'mutexWLock', 'mutexRef', 'mutexRefMask', 'mutexRWait', 'mutexRMask', 'mutexWWait',
-           'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'FD']
+           'mutexWMask', 'overflowMsg', 'AcceptFunc', 'CloseFunc', 'maxRW', 'fdMutex', 'convertErr', 'errStaleRun',
+           'FD']
 
 # %% ../nbs/04_read_write.ipynb #099b9413
-import cython
 import errno as _errno, io, socket
+from typing import Optional
 from . import runtime
-from .runtime import Sema, semacquire, semrelease, throw, sched   # sched: read/write's inlined run check
+from .runtime import Sema, semacquire, semrelease, throw
 from .pollcache import (pollDesc, poll_runtime_pollServerInit, poll_runtime_pollOpen, poll_runtime_pollClose,
                             poll_runtime_runGeneration,
                             pdNil, pollNoError, pollErrClosing, pollErrTimeout, pollErrNotPollable)
-from .netpoll import (netpollcheckerr, poll_runtime_pollWait, poll_runtime_pollReset, poll_runtime_pollUnblock,
+from .netpoll import (poll_runtime_pollWait, poll_runtime_pollReset, poll_runtime_pollUnblock,
                           poll_runtime_pollSetDeadline)
 from .io import (EOF, ErrUnexpectedEOF, ErrDeadlineExceeded, ErrNotPollable, errClosing,
                      NewSyscallError)
 
 # %% ../nbs/04_read_write.ipynb #cdaad672
-# Compiled (chapter 15), `cython.declare` makes each bit a C constant, so the state word is C arithmetic;
-# in Python it is the plain value. A C constant is no module attribute: `globals()` publishes them.
-mutexClosed  = cython.declare(cython.longlong, 1 << 0)
-mutexRLock   = cython.declare(cython.longlong, 1 << 1)
-mutexWLock   = cython.declare(cython.longlong, 1 << 2)
-mutexRef     = cython.declare(cython.longlong, 1 << 3)
-mutexRefMask = cython.declare(cython.longlong, ((1 << 20) - 1) << 3)
-mutexRWait   = cython.declare(cython.longlong, 1 << 23)
-mutexRMask   = cython.declare(cython.longlong, ((1 << 20) - 1) << 23)
-mutexWWait   = cython.declare(cython.longlong, 1 << 43)
-mutexWMask   = cython.declare(cython.longlong, ((1 << 20) - 1) << 43)
-globals().update(mutexClosed=mutexClosed, mutexRLock=mutexRLock, mutexWLock=mutexWLock, mutexRef=mutexRef,
-                 mutexRefMask=mutexRefMask, mutexRWait=mutexRWait, mutexRMask=mutexRMask,
-                 mutexWWait=mutexWWait, mutexWMask=mutexWMask)
+mutexClosed  = 1 << 0
+mutexRLock   = 1 << 1
+mutexWLock   = 1 << 2
+mutexRef     = 1 << 3
+mutexRefMask = ((1 << 20) - 1) << 3
+mutexRWait   = 1 << 23
+mutexRMask   = ((1 << 20) - 1) << 23
+mutexWWait   = 1 << 43
+mutexWMask   = ((1 << 20) - 1) << 43
 
 overflowMsg = "too many concurrent operations on a single file or socket (max 1048575)"
 
 
-@cython.cclass
 class fdMutex:
     "internal/poll.fdMutex: reference count, read lock, write lock and closed bit in one word."
-    __slots__ = ("state", "rsema", "wsema")
-    state: cython.longlong   # Go's uint64; the highest bit used is 62
-    rsema: Sema
-    wsema: Sema
+    state: int     # Go's uint64: the bits above; the highest used is 62
+    rsema: Sema    # read lock waiters park here
+    wsema: Sema    # write lock waiters park here
+    __slots__ = tuple(__annotations__)
 
     def __init__(self): self.state, self.rsema, self.wsema = 0, Sema(), Sema()
 
@@ -77,8 +72,8 @@ class fdMutex:
 
     def rwlock(self, read):
         "Take the read or write lock (and a reference), parking while another holds it; False if closed."
-        bit, wait, mask, sema = ((mutexRLock, mutexRWait, mutexRMask, self.rsema) if read
-                                 else (mutexWLock, mutexWWait, mutexWMask, self.wsema))
+        if read: bit, wait, mask, sema = mutexRLock, mutexRWait, mutexRMask, self.rsema
+        else: bit, wait, mask, sema = mutexWLock, mutexWWait, mutexWMask, self.wsema
         while True:
             old = self.state
             if old & mutexClosed: return False
@@ -94,8 +89,8 @@ class fdMutex:
 
     def rwunlock(self, read):
         "Release the lock and its reference, waking one waiter; True if the fd must now be destroyed."
-        bit, wait, mask, sema = ((mutexRLock, mutexRWait, mutexRMask, self.rsema) if read
-                                 else (mutexWLock, mutexWWait, mutexWMask, self.wsema))
+        if read: bit, wait, mask, sema = mutexRLock, mutexRWait, mutexRMask, self.rsema
+        else: bit, wait, mask, sema = mutexWLock, mutexWWait, mutexWMask, self.wsema
         old = self.state
         if old & bit == 0 or old & mutexRefMask == 0: raise RuntimeError("inconsistent poll.fdMutex")
         new = (old & ~bit) - mutexRef
@@ -125,24 +120,33 @@ def convertErr(res, isFile):
     throw(f"unreachable: {res}")
 
 
+def errStaleRun():
+    "gonb's error for a call on an fd registered by a gonb.run that has ended (`FD.stale`)."
+    return RuntimeError("gonb: this connection belongs to a gonb.run that has ended; it can only be closed")
+
+
 class FD:
     """internal/poll.FD: a socket with a runtime poll descriptor. Methods raise Go's errors
     (unwrapped: chapter 00 wraps them in net.OpError)."""
+    sock: socket.socket       # the Python socket, non-blocking; owns the OS fd
+    Sysfd: int
+    file: io.FileIO           # read(2) and write(2) on Sysfd (see below)
+    net: str
+    isStream: bool
+    isFile: bool
+    fdmu: fdMutex
+    csema: Sema               # Close waits here until the last reference destroys the fd
+    pd: Optional[pollDesc]    # runtime pollDesc (runtimeCtx); None if not pollable
+    gen: Optional[int]        # the gonb.run whose poller it is registered with
+    drained: bool             # gonb's: the last read(2) took all a stream socket had (knownEmpty)
+    __slots__ = tuple(__annotations__)
 
     def __init__(self, sock, net, isStream=True):
-        self.sock = sock                 # the Python socket, non-blocking; owns the OS fd
-        self.Sysfd = sock.fileno()
-        # read(2) and write(2) on that fd, as Go's syscall.Read/Write: FileIO retries EINTR itself and
-        # answers EAGAIN with None, where socket.recv_into/send raise BlockingIOError (~0.3 µs more)
+        self.sock, self.Sysfd, self.net, self.isStream, self.isFile = sock, sock.fileno(), net, isStream, False
+        # read(2) and write(2) as Go's syscall.Read/Write: FileIO retries EINTR itself and answers
+        # EAGAIN with None, where socket.recv_into/send raise BlockingIOError (~0.3 µs more)
         self.file = io.FileIO(self.Sysfd, "r+", closefd=False)
-        self.net = net
-        self.isStream = isStream
-        self.isFile = False
-        self.fdmu = fdMutex()
-        self.csema = Sema()              # Close waits here until the last reference destroys the fd
-        self.pd = None                   # runtime pollDesc (runtimeCtx); None if not pollable
-        self.gen = None                  # the gonb.run whose poller it is registered with
-        self.drained = False             # gonb's: the last read(2) left a stream socket empty (see read)
+        self.fdmu, self.csema, self.pd, self.gen, self.drained = fdMutex(), Sema(), None, None, False
 
     def init(self):
         "Register with the network poller (FD.Init → pollDesc.init)."
@@ -155,15 +159,11 @@ class FD:
         "Registered by a gonb.run that has ended: its poller, and every waiter, are gone."
         return self.gen is not None and self.gen != poll_runtime_runGeneration()
 
-    def check_run(self):
-        if self.stale():
-            raise RuntimeError("gonb: this connection belongs to a gonb.run that has ended; it can only be closed")
-
     def prepare(self, mode):
         "Check for close/deadline and forget stale readiness before an operation (pollDesc.prepare)."
         if self.pd is None: return
-        err = convertErr(poll_runtime_pollReset(self.pd, mode), self.isFile)
-        if err is not None: raise err
+        res = poll_runtime_pollReset(self.pd, mode)
+        if res != pollNoError: raise convertErr(res, self.isFile)
 
     def wait(self, mode):
         "Park until the poller reports `mode` ready (pollDesc.wait); raises on close or deadline."
@@ -176,21 +176,21 @@ class FD:
     # References and locks around every call (fd_mutex.go): an error once the fd is closed, and
     # whoever drops the last reference of a closed fd destroys it.
     def incref(self):
-        self.check_run()
+        if self.stale(): raise errStaleRun()
         if not self.fdmu.incref(): raise errClosing(self.isFile)
 
     def decref(self):
         if self.fdmu.decref(): self.destroy()
 
     def readLock(self):
-        self.check_run()
+        if self.stale(): raise errStaleRun()
         if not self.fdmu.rwlock(True): raise errClosing(self.isFile)
 
     def readUnlock(self):
         if self.fdmu.rwunlock(True): self.destroy()
 
     def writeLock(self):
-        self.check_run()
+        if self.stale(): raise errStaleRun()
         if not self.fdmu.rwlock(False): raise errClosing(self.isFile)
 
     def writeUnlock(self):
@@ -236,62 +236,52 @@ def accept(self: FD):
 @patch
 def read(self: FD, p):
     "Read into the writable buffer `p`; returns n > 0, raises io.EOF at end of stream (FD.Read)."
-    mu: fdMutex = self.fdmu
-    pd: pollDesc = self.pd
-    old: cython.longlong = mu.state   # readLock, fused: fdMutex.rwlock(true)'s first CAS, when this run's fd is open and free
-    # self.gen == poll_runtime_runGeneration(), inlined as the fdMutex CAS is: this runs per message
-    if self.gen == sched.generation and not old & (mutexClosed | mutexRLock) and (old + mutexRef) & mutexRefMask:
-        mu.state = (old | mutexRLock) + mutexRef
-    else: self.readLock()
+    self.readLock()
     try:
         if len(p) == 0: return 0
-        waitFirst: cython.bint = False
-        if pd is not None and netpollcheckerr(pd, "r") == pollNoError:
-            # gonb's, not Go's: the last read(2) emptied the socket and no readiness came since, so this
-            # read(2) could only say EAGAIN: any byte that arrives later brings a poller event. Not once
-            # the peer has shut down or failed (pd.hup): an EOF or an error is reported once (below).
-            waitFirst = self.drained and pd.rg == pdNil and not pd.hup
-            pd.rg = pdNil   # prepareRead, fused: poll_runtime_pollReset's store once netpollcheckerr passes
-        else: self.prepare("r")
+        empty = self.knownEmpty()   # gonb's (below); asked before prepare forgets a readiness
+        self.prepare("r")
         if self.isStream and len(p) > maxRW: p = memoryview(p)[:maxRW]
+        if empty: self.wait("r")
         while True:
-            if waitFirst:
-                waitFirst = False
-                self.wait("r")
-            try:
-                n = self.file.readinto(p)   # None: EAGAIN
-            except OSError as e:
-                self.drained = False   # an error, as EOF, brings no new event: read(2) again next time
-                raise NewSyscallError("read", e.errno) from None
-            if n is None:
+            n = self.readinto(p)
+            if n is None:   # EAGAIN
                 self.wait("r")
                 continue
-            if n == 0 and self.isStream:
-                self.drained = False
-                raise EOF()
-            self.drained = self.isStream and n < len(p)   # a short stream read takes all the socket had
+            if n == 0 and self.isStream: raise EOF()   # fd.eofError
             return n
     finally:
-        old = mu.state   # readUnlock, fused: fdMutex.rwunlock(true) when no reader waits and it is open
-        if old & (mutexRLock | mutexRMask | mutexClosed) == mutexRLock and old & mutexRefMask:
-            mu.state = (old & ~mutexRLock) - mutexRef
-        else: self.readUnlock()
+        self.readUnlock()
+
+
+@patch
+def readinto(self: FD, p):
+    """read(2) into `p` (Go's ignoringEINTRIO(syscall.Read)): n, or None for EAGAIN. It also notes
+    for `knownEmpty` whether the call took all a stream socket had."""
+    try: n = self.file.readinto(p)
+    except OSError as e:
+        self.drained = False   # an error, as EOF, brings no new event: read(2) again next time
+        raise NewSyscallError("read", e.errno) from None
+    if n is not None: self.drained = self.isStream and 0 < n < len(p)   # short: the socket is empty
+    return n
+
+
+@patch
+def knownEmpty(self: FD):
+    """gonb's, not Go's: a read(2) now could only say EAGAIN. The last one was short (it took all the
+    stream had), no readiness has reached `rg` since, and the poller has not seen the stream end
+    (`pd.streamEnd`: an EOF or an error behind the data is signalled once, and that signal is spent)."""
+    pd = self.pd
+    return self.drained and pd is not None and pd.rg == pdNil and not pd.streamEnd
+
 
 # %% ../nbs/04_read_write.ipynb #df6d991c
 @patch
 def write(self: FD, p):
     "Write all of `p`; returns len(p) (FD.Write). On error, the bytes written so far are in `err.written`."
-    mu: fdMutex = self.fdmu
-    pd: pollDesc = self.pd
-    old: cython.longlong = mu.state   # writeLock, fused: fdMutex.rwlock(false)'s first CAS, when this run's fd is open and free
-    # self.gen == poll_runtime_runGeneration(), inlined as the fdMutex CAS is: this runs per message
-    if self.gen == sched.generation and not old & (mutexClosed | mutexWLock) and (old + mutexRef) & mutexRefMask:
-        mu.state = (old | mutexWLock) + mutexRef
-    else: self.writeLock()
+    self.writeLock()
     try:
-        if pd is not None and netpollcheckerr(pd, "w") == pollNoError:
-            pd.wg = pdNil   # prepareWrite, fused: poll_runtime_pollReset's store once netpollcheckerr passes
-        else: self.prepare("w")
+        self.prepare("w")
         view = memoryview(p)
         if view.format != "B" or view.ndim != 1 or not view.c_contiguous:
             view = view.cast("B")   # bytes, not items (a view with holes is refused here, TypeError)
@@ -321,10 +311,7 @@ def write(self: FD, p):
                 err.written = nn
                 raise err
     finally:
-        old = mu.state   # writeUnlock, fused: fdMutex.rwunlock(false) when no writer waits and it is open
-        if old & (mutexWLock | mutexWMask | mutexClosed) == mutexWLock and old & mutexRefMask:
-            mu.state = (old & ~mutexWLock) - mutexRef
-        else: self.writeUnlock()
+        self.writeUnlock()
 
 # %% ../nbs/04_read_write.ipynb #569f5afa
 @patch

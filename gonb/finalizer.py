@@ -60,40 +60,39 @@ def finwaker(r, gen):
 
 # %% ../nbs/14f_finalizer.ipynb #00ceb960
 def runfinq():
-    """The finalizer goroutine (mfinal.go runfinq): run what the collector queued, park when there is nothing.
-    It makes its waker when it starts, and ends it in `finally`: a goroutine that never ran holds nothing."""
+    "The finalizer goroutine (mfinal.go runfinq): run what the collector queued, park when there is nothing."
     r, finq.w = os.pipe()
     os.set_blocking(finq.w, False)
     finq.waker = threading.Thread(target=finwaker, args=(r, finq.gen), daemon=True, name="gonb-finwaker")
     finq.waker.start()
-    try:
-        while True:
-            while finq.q:
-                fn, args = finq.q.popleft()
-                fn(*args)
-            gopark(finpark, None, waitReasonFinalizerWait)
-    finally: finstop()
+    while True:
+        while finq.q:
+            fn, args = finq.q.popleft()
+            fn(*args)
+        gopark(finpark, None, waitReasonFinalizerWait)
 
 
 def finstop():
-    "Drop the finalizers of the run that is ending or has ended, set and queued, and stop the waker."
+    "The run is over: drop its finalizers, set and queued, and stop the waker (chapter 06's `reset` hook)."
     for f in list(finq.fins.values()): f.detach()
     finq.fins.clear()
     finq.q.clear()
     finq.gen, finq.g, finq.idle = 0, None, False
     w, finq.w = finq.w, -1
     if w >= 0: os.close(w)   # finwaker reads end-of-file, and closes its end ...
-    if finq.waker is not None: finq.waker.join()   # ... now: the run ends with the fds it began with
+    if finq.waker is not None: finq.waker.join()   # ... now: the next run begins with the fds this one began with
     finq.waker = None
 
 
 def createfing():
-    "Start the finalizer goroutine, once per run (mfinal.go createfing); first forget an earlier run's."
+    "Start the finalizer goroutine, once per run (mfinal.go createfing)."
     if finq.gen == sched.generation: return
-    finstop()                # a run that ended before its runfinq ever ran
     finq.gen = sched.generation
     finq.g = newproc(runfinq, (), {}, next=False)
     finq.g.system = True     # a runtime goroutine, hidden from goroutines() as forcegc is
+
+
+runtime.attach("finalizer", reset=finstop)   # chapter 06's registry: every run ends its finalizers
 
 # %% ../nbs/14f_finalizer.ipynb #49687d4d
 def set_finalizer(obj: object, fn: "Callable[..., object] | None", *args: object) -> None:

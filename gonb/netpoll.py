@@ -8,7 +8,6 @@ __all__ = ['netpollcheckerr', 'netpollblockcommit', 'netpollblock', 'netpollunbl
            'netpolldeadlineimpl', 'netpollDeadline', 'netpollReadDeadline', 'netpollWriteDeadline']
 
 # %% ../nbs/02_netpollblock.ipynb #3c2e0afb
-import cython
 from . import runtime
 from .runtime import G, sched, throw, gopark, goready, waitReasonIOWait, netpollAdjustWaiters
 from .pollcache import (pollDesc, pdNil, pdReady, pdWait, pollNoError, pollErrClosing, pollErrTimeout,
@@ -25,15 +24,14 @@ def netpollcheckerr(pd: pollDesc, mode: str):
 # %% ../nbs/02_netpollblock.ipynb #02be009f
 def netpollblockcommit(gp: G, gpp):
     "gopark's unlockf: publish the parked G in rg/wg unless readiness already arrived (CAS pdWait → G)."
-    pd: pollDesc
     pd, field = gpp
     if getattr(pd, field) != pdWait: return False
     setattr(pd, field, gp)
-    sched.netpollWaiters += 1
+    netpollAdjustWaiters(1)
     return True
 
 
-def netpollblock(pd: pollDesc, mode: str, waitio: cython.bint):
+def netpollblock(pd: pollDesc, mode: str, waitio: bool):
     "Wait for I/O readiness on `pd`: True if ready, False on timeout or close (netpoll.go netpollblock)."
     field = "rg" if mode == "r" else "wg"
     old = getattr(pd, field)
@@ -51,7 +49,7 @@ def netpollblock(pd: pollDesc, mode: str, waitio: cython.bint):
     return old == pdReady
 
 # %% ../nbs/02_netpollblock.ipynb #d15e92d6
-def netpollunblock(pd: pollDesc, mode: str, ioready: cython.bint):
+def netpollunblock(pd: pollDesc, mode: str, ioready: bool):
     "Clear or signal rg/wg; returns (goroutine to ready or None, waiter delta) (netpoll.go)."
     new = pdReady if ioready else pdNil
     old = pd.rg if mode == "r" else pd.wg
@@ -166,7 +164,7 @@ def arm_deadline(pd: pollDesc, field, when, f, seq):
     runtime.resettimer(t, when)
 
 
-def netpolldeadlineimpl(pd: pollDesc, seq, read: cython.bint, write: cython.bint):
+def netpolldeadlineimpl(pd: pollDesc, seq, read: bool, write: bool):
     "A deadline timer fired: expire the deadline(s) and wake the waiter(s), unless the timer is stale."
     if seq != (pd.rseq if read else pd.wseq): return   # the descriptor was reused or the deadline reset
     rg = wg = None

@@ -6,7 +6,6 @@
 __all__ = ['netpollEventBuffer', 'netpoll_waitms', 'Poller', 'event_mode', 'EpollPoller', 'PollPoller']
 
 # %% ../nbs/05_netpoll_epoll.ipynb #26f2ab47
-import cython
 import os, select
 from typing import Protocol
 from .runtime import throw
@@ -14,7 +13,6 @@ from .netpoll import netpollready
 from .pollcache import pollDesc
 
 # %% ../nbs/05_netpoll_epoll.ipynb #6ba7dfea
-@cython.ccall
 def netpoll_waitms(delay):
     "Go's conversion of a netpoll delay in ns to an epoll_wait timeout in ms (-1 blocks)."
     if delay < 0: return -1
@@ -59,12 +57,11 @@ class Poller(Protocol):
 # %% ../nbs/05_netpoll_epoll.ipynb #cd0e7b77
 _EPOLL_R = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _EPOLL_W = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
-_EPOLL_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR   # gonb's pd.hup (chapter 04)
+_EPOLL_HUP = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR   # the stream's end: gonb's pd.streamEnd (chapter 04)
 netpollEventBuffer = 128   # events per epoll_wait, as Go's `var events [128]syscall.EpollEvent`
 
 
-@cython.ccall
-def event_mode(readable: cython.bint, writable: cython.bint):
+def event_mode(readable, writable):
     "'r', 'w', 'rw' or '' for a pair of readiness bits."
     return ("r" if readable else "") + ("w" if writable else "")
 
@@ -143,11 +140,10 @@ class EpollPoller:
             mode = event_mode(ev & _EPOLL_R, ev & _EPOLL_W)
             tag = tags.get(fd)
             if not mode or tag is None: continue
-            pd: pollDesc
             pd, seq = tag
             if pd.fdseq != seq: continue        # stale: the descriptor was freed and reused
             pd.everr = ev == select.EPOLLERR    # an error *alone*; an RST also brings IN/OUT/HUP
-            if ev & _EPOLL_HUP: pd.hup = True   # sticky: end of stream and errors are not signalled twice
+            if ev & _EPOLL_HUP: pd.streamEnd = True   # sticky: the end of a stream, or an error, is signalled once
             delta += netpollready(toRun, pd, mode)
         return toRun, delta
 
@@ -232,7 +228,6 @@ class PollPoller:
             tag = self.tags.get(fd)
             if not mode or tag is None: continue
             self.disarm(fd, mode)
-            pd: pollDesc
             pd, seq = tag
             if pd.fdseq != seq: continue
             pd.everr = ev == select.POLLERR

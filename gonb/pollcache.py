@@ -9,8 +9,8 @@ __all__ = ['pdNil', 'pdReady', 'pdWait', 'pollNoError', 'pollErrClosing', 'pollE
            'poll_runtime_pollClose']
 
 # %% ../nbs/01_pollcache.ipynb #fa06f94e
-import cython
 import importlib, os
+from typing import Optional
 from . import runtime
 from .runtime import sched, throw
 
@@ -25,50 +25,38 @@ pollErrTimeout     = 2  # I/O timeout
 pollErrNotPollable = 3  # general error polling descriptor (an event error, EPOLLERR)
 
 # %% ../nbs/01_pollcache.ipynb #cfa8b02d
-@cython.cclass
 class pollDesc:
     "The runtime's half of a network fd (netpoll.go `pollDesc`)."
-    __slots__ = ("link", "fd", "fdseq", "closing", "everr", "hup", "rg", "wg",
-                 "rseq", "rt", "rrun", "rd", "wseq", "wt", "wrun", "wd")
-    link: object
-    fd: cython.int
-    fdseq: cython.long
-    closing: cython.bint
-    everr: cython.bint
-    hup: cython.bint
-    rg: object       # an int state or a G: Go's atomic.Uintptr holds either
-    wg: object
-    rseq: cython.long
-    rt: object
-    rrun: cython.bint
-    rd: object       # nanotime + any duration: unbounded, as Python ints are
-    wseq: cython.long
-    wt: object
-    wrun: cython.bint
-    wd: object
+    link: Optional["pollDesc"]  # next free descriptor in pollcache; valid only while free
+    fd: int          # the OS fd; constant between pollOpen and pollClose
+    fdseq: int       # bumped on free: an event tagged with an older value is stale (issue 59545)
+    closing: bool    # set by pollUnblock; every wait then fails with pollErrClosing
+    everr: bool      # Go's pollEventErr bit: the poller saw EPOLLERR alone; reads fail with pollErrNotPollable
+    streamEnd: bool  # gonb's: the poller saw the stream end (the peer's shutdown, a hang-up, an error); no later event repeats it (chapter 04)
+    rg: object       # pdNil, pdReady, pdWait, or the G parked waiting to read (Go's atomic.Uintptr holds either)
+    wg: object       # same for writes
+    rseq: int        # protects from stale read timers: bumped on reuse and deadline reset
+    rt: object       # read deadline timer, made on first use
+    rrun: bool       # whether rt is armed (stays True after it fires, until reset)
+    rd: int          # read deadline: 0 none, < 0 expired, else nanotime when it expires (unbounded, as Python ints are)
+    wseq: int        # protects from stale write timers
+    wt: object       # write deadline timer
+    wrun: bool       # whether wt is armed
+    wd: int          # write deadline
+    __slots__ = tuple(__annotations__)   # the fields above and no others
 
     def __init__(self):
-        self.link = None      # next free descriptor in pollcache; valid only while free
-        self.fd = -1          # the OS fd; constant between pollOpen and pollClose
-        self.fdseq = 0        # bumped on free: an event tagged with an older value is stale (issue 59545)
-        self.closing = False  # set by pollUnblock; every wait then fails with pollErrClosing
-        self.everr = False    # Go's pollEventErr bit: the poller saw EPOLLERR alone; reads fail with pollErrNotPollable
-        self.hup = False      # gonb's: epoll has reported the peer's shutdown, a hang-up or an error (chapter 04)
-        self.rg = pdNil       # pdNil, pdReady, pdWait, or the G parked waiting to read
-        self.wg = pdNil       # same for writes
-        self.rseq = 0         # protects from stale read timers: bumped on reuse and deadline reset
-        self.rt = None        # read deadline timer, made on first use
-        self.rrun = False     # whether rt is armed (stays True after it fires, until reset)
-        self.rd = 0           # read deadline: 0 none, < 0 expired, else nanotime when it expires
-        self.wseq = 0         # protects from stale write timers
-        self.wt = None        # write deadline timer
-        self.wrun = False     # whether wt is armed
-        self.wd = 0           # write deadline
+        self.link, self.fd, self.fdseq = None, -1, 0
+        self.closing = self.everr = self.streamEnd = self.rrun = self.wrun = False
+        self.rg = self.wg = pdNil
+        self.rseq = self.wseq = self.rd = self.wd = 0
+        self.rt = self.wt = None
 
     def __repr__(self):
         show = lambda v: {pdNil: "pdNil", pdReady: "pdReady", pdWait: "pdWait"}.get(v, v) if isinstance(v, int) else v
         return (f"<pollDesc fd={self.fd} fdseq={self.fdseq} rg={show(self.rg)} wg={show(self.wg)}"
                 f"{' closing' if self.closing else ''}>")
+
 
 # %% ../nbs/01_pollcache.ipynb #99b92569
 pdsPerBlock = 16  # Go carves 4096-byte blocks (pollBlockSize), as many pollDescs as fit
@@ -105,6 +93,15 @@ class pollCache:
 
 pollcache = pollCache()
 
+# %% ../nbs/01_pollcache.ipynb #a1c0de30
+def pollcacheReset():
+    """Between runs (chapter 06's registry): an empty cache, as a fresh process has. Go never frees a
+    pollDesc, but a Go process has one run; each gonb run has its own poller, so none carries over."""
+    pollcache.first, pollcache.blocks = None, []
+
+
+runtime.attach("pollcache", reset=pollcacheReset)
+
 # %% ../nbs/01_pollcache.ipynb #a327765d
 netpollPlatforms = {"epoll": "gonb.netpoll_epoll:EpollPoller", "poll": "gonb.netpoll_epoll:PollPoller"}
 
@@ -138,7 +135,7 @@ def poll_runtime_pollOpen(fd):
     pd.fd = fd
     pd.closing = False
     pd.everr = False
-    pd.hup = False
+    pd.streamEnd = False
     pd.rseq += 1
     pd.rg = pdNil
     pd.rd = 0

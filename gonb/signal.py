@@ -89,6 +89,9 @@ def sigrestore():
     sig.reset()
     handlers.clear()
 
+# %% ../nbs/12b_signal.ipynb #a1c0de20
+runtime.attach("signal", start=initsig, reset=sigrestore)   # chapter 06's registry: every run from now on
+
 # %% ../nbs/12b_signal.ipynb #c64a0029
 class handlersT:
     "os/signal's `handlers`: which signals each channel wants, how many channels want each, and who is stopping."

@@ -3,6 +3,8 @@ are closed even when an assertion fails, Go's error words for closed conns, wait
 parked goroutines that hold however loaded the machine, and the count of open fds."""
 import os
 
+import pytest
+
 from greenlet import GreenletExit
 
 import gonb
@@ -79,6 +81,21 @@ def tcp_pair():
     c = track(net.dial("tcp", str(ln.addr())))
     s = track(ln.accept())
     return ln, c, s
+
+
+@pytest.fixture(autouse=True)
+def no_idle_pipes():
+    """Close the pipes a test's copies pooled (chapter 14a), so that no later test's fd count sees them;
+    a module that imports this fixture uses it for each of its tests."""
+    yield
+    from gonb import splice
+    splice.emptyPipePool()
+
+
+def pair(ln):
+    "A conn dialed to listener `ln` (tcp or unix) and its accepted peer (not tracked)."
+    c = net.dial(ln.addr().network(), str(ln.addr()))
+    return c, ln.accept()
 
 
 def close_all(*objs):

@@ -1,4 +1,4 @@
-"""gonb.context and net.dial_context: the tree, deadlines, values, and cancellation that reaches a parked dial."""
+"""gonb.context, with dial_context: the tree, deadlines, values, and cancellation that reaches a parked dial."""
 import socket
 
 import pytest
@@ -114,16 +114,16 @@ def test_dial_context_canceled_or_expired_before_the_dial(gorun):
     def main():
         ln = track(net.listen("tcp", "127.0.0.1:0")); addr = str(ln.addr())
         ctx, cancel = with_cancel(background()); cancel()
-        with pytest.raises(net.OpError) as ei: net.dial_context(ctx, "tcp", addr)
+        with pytest.raises(net.OpError) as ei: context.dial_context(ctx, "tcp", addr)
         assert str(ei.value) == f"dial tcp {addr}: operation was canceled"
         assert isinstance(ei.value, Canceled) and not isinstance(ei.value, TimeoutError)
         ctx, _ = with_deadline(background(), gonb.now() - 1)
-        with pytest.raises(TimeoutError) as ei: net.dial_context(ctx, "tcp", addr)
+        with pytest.raises(TimeoutError) as ei: context.dial_context(ctx, "tcp", addr)
         assert str(ei.value) == f"dial tcp {addr}: i/o timeout" and ei.value.timeout()
         assert isinstance(ei.value, DeadlineExceeded)
-        with net.dial_context(with_timeout(background(), 5)[0], "tcp", addr) as c:   # a live context dials
+        with context.dial_context(with_timeout(background(), 5)[0], "tcp", addr) as c:   # a live context dials
             s = track(ln.accept()); c.write(b"x"); assert s.read(bytearray(1)) == 1
-        with pytest.raises(TypeError, match="nil context"): net.dial_context(None, "tcp", addr)
+        with pytest.raises(TypeError, match="nil context"): context.dial_context(None, "tcp", addr)
     gorun(gomain(main))
 
 
@@ -138,7 +138,7 @@ def test_dial_context_wakes_a_parked_dial(gorun, fd_baseline, how):
             else:
                 ctx, _ = with_timeout(background(), 0.1)
             t0 = gonb.now()
-            with pytest.raises(net.OpError) as ei: net.dial_context(ctx, "tcp", hole)
+            with pytest.raises(net.OpError) as ei: context.dial_context(ctx, "tcp", hole)
             took = gonb.now() - t0
             words = "operation was canceled" if how == "cancel" else "i/o timeout"
             assert str(ei.value) == f"dial tcp {hole}: {words}"

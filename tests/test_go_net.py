@@ -3,7 +3,7 @@ ported to gonb.net, run on both poller backends (the `gorun` fixture). Durations
 import pytest
 
 import gonb
-from gonb import net, Chan, select
+from gonb import net, packet, Chan, select
 from goutil import gomain, track
 
 noDeadline = None
@@ -154,7 +154,7 @@ def test_TestUDPZeroBytePayload(gorun):
     "udpsock_test.go TestUDPZeroBytePayload: an empty datagram is sent and read, by ReadFrom and by Read."
     @gomain
     def main():
-        c = track(net.listen_packet("udp", "127.0.0.1:0"))
+        c = track(packet.listen_packet("udp", "127.0.0.1:0"))
         for genericRead in (False, True):
             assert c.write_to(b"", c.local_addr()) == 0
             c.set_read_deadline(gonb.now() + 30)
@@ -168,7 +168,7 @@ def test_TestUDPZeroByteBuffer(gorun):
     "udpsock_test.go TestUDPZeroByteBuffer: a read into an empty buffer succeeds or times out."
     @gomain
     def main():
-        c = track(net.listen_packet("udp", "127.0.0.1:0"))
+        c = track(packet.listen_packet("udp", "127.0.0.1:0"))
         b = b"UDP ZERO BYTE BUFFER TEST"
         for genericRead in (False, True):
             assert c.write_to(b, c.local_addr()) == len(b)
@@ -185,7 +185,7 @@ def test_TestUDPReadSizeError(gorun):
     "udpsock_test.go TestUDPReadSizeError: a datagram longer than the buffer is truncated, without error."
     @gomain
     def main():
-        c1 = track(net.listen_packet("udp", "127.0.0.1:0"))
+        c1 = track(packet.listen_packet("udp", "127.0.0.1:0"))
         c2 = track(net.dial("udp", str(c1.local_addr())))
         b1 = b"READ SIZE ERROR TEST"
         for genericRead in (False, True):
@@ -200,7 +200,7 @@ def test_TestUDPReadTimeout(gorun):
     "udpsock_test.go TestUDPReadTimeout: a timed-out ReadFrom returns no data and no address."
     @gomain
     def main():
-        c = track(net.listen_packet("udp4", "127.0.0.1:0"))
+        c = track(packet.listen_packet("udp4", "127.0.0.1:0"))
         c.set_deadline(gonb.now())
         with pytest.raises(OSError) as e: c.read_from(bytearray(1))
         assert isDeadlineExceeded(e.value)

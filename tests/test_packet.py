@@ -8,20 +8,20 @@ import errno, os, random, socket
 import pytest
 
 import gonb
-from gonb import net
+from gonb import net, packet
 from goutil import spawn, watchdog, track, gomain
 
 
 def udp_pair():
     "A bound UDP socket and a UDP socket dialed to it (both tracked)."
-    pc = track(net.listen_packet("udp", "127.0.0.1:0"))
+    pc = track(packet.listen_packet("udp", "127.0.0.1:0"))
     c = track(net.dial("udp", str(pc.local_addr())))
     return pc, c
 
 
 def closed_port():
     "The address of a UDP port nobody is bound to any more."
-    gone = net.listen_packet("udp", "127.0.0.1:0")
+    gone = packet.listen_packet("udp", "127.0.0.1:0")
     addr = str(gone.local_addr())
     gone.close()
     return addr
@@ -53,7 +53,7 @@ def test_udp_echo_200_clients(gorun, fd_baseline):
 
     def main():
         watchdog(60, "udp echo")
-        srv = track(net.listen_packet("udp", "127.0.0.1:0"))
+        srv = track(packet.listen_packet("udp", "127.0.0.1:0"))
         srv.set_read_buffer(1 << 20)
         peers = set()
 
@@ -68,7 +68,7 @@ def test_udp_echo_200_clients(gorun, fd_baseline):
         def client(i):
             rnd = random.Random(i)
             dialed = i % 2 == 0
-            c = track(net.dial("udp", str(srv.local_addr())) if dialed else net.listen_packet("udp", "127.0.0.1:0"))
+            c = track(net.dial("udp", str(srv.local_addr())) if dialed else packet.listen_packet("udp", "127.0.0.1:0"))
             buf = bytearray(2048)
             for r in range(rounds):
                 msg = f"{i}:{r}:".encode() + rnd.randbytes(rnd.randrange(0, 1200))
@@ -122,15 +122,15 @@ def test_zero_length_and_truncated_datagrams(gorun, fd_baseline):
 def test_errors_go_words(gorun, fd_baseline):
     "Each datagram error as Go 1.19 prints it, and an instance of the right Python class."
     def main():
-        e = raised(lambda: net.listen_packet("udp", ":99999"))
+        e = raised(lambda: packet.listen_packet("udp", ":99999"))
         assert_go(e, "listen udp: address 99999: invalid port", ValueError, net.AddrError)
-        e = raised(lambda: net.listen_packet("udp", "127.0.0.1:nosuchservice"))
+        e = raised(lambda: packet.listen_packet("udp", "127.0.0.1:nosuchservice"))
         assert_go(e, "listen udp: lookup udp/nosuchservice: unknown port")
-        e = raised(lambda: net.listen_packet("udp4", "[::1]:0"))
+        e = raised(lambda: packet.listen_packet("udp4", "[::1]:0"))
         assert_go(e, "listen udp4: address ::1: no suitable address found", ValueError)
         e = raised(lambda: net.listen("udp", "127.0.0.1:0"))
         assert_go(e, "listen udp 127.0.0.1:0: address 127.0.0.1:0: unexpected address type", ValueError)
-        e = raised(lambda: net.listen_packet("tcp", "127.0.0.1:0"))
+        e = raised(lambda: packet.listen_packet("tcp", "127.0.0.1:0"))
         assert_go(e, "listen tcp 127.0.0.1:0: address 127.0.0.1:0: unexpected address type", ValueError)
         e = raised(lambda: net.dial("udp", ""))
         assert_go(e, "dial udp: missing address")
@@ -139,7 +139,7 @@ def test_errors_go_words(gorun, fd_baseline):
 
         pc, c = udp_pair()
         L, C = pc.local_addr(), c.local_addr()
-        e = raised(lambda: net.listen_packet("udp", str(L)))
+        e = raised(lambda: packet.listen_packet("udp", str(L)))
         assert_go(e, f"listen udp {L}: bind: address already in use", OSError)
         assert e.errno == errno.EADDRINUSE
 
@@ -160,7 +160,7 @@ def test_errors_go_words(gorun, fd_baseline):
         assert e.errno == errno.EMSGSIZE
 
         e = raised(lambda: c.write_to(b"x", L))
-        assert_go(e, f"write udp {C}->{L}: use of WriteTo with pre-connected connection", net.ErrWriteToConnected)
+        assert_go(e, f"write udp {C}->{L}: use of WriteTo with pre-connected connection", packet.ErrWriteToConnected)
         e = raised(lambda: pc.write(b"x"))
         assert_go(e, f"write udp {L}: write: destination address required", OSError)
         e = raised(lambda: pc.write_to(b"x", None))
@@ -168,8 +168,8 @@ def test_errors_go_words(gorun, fd_baseline):
         assert e.errno == errno.EINVAL
         e = raised(lambda: pc.write_to(b"x", net.TCPAddr(C.IP, C.Port)))
         assert_go(e, f"write udp {L}->{C}: invalid argument")
-        v4 = track(net.listen_packet("udp4", "127.0.0.1:0"))
-        e = raised(lambda: v4.write_to(b"x", net.ResolveUDPAddr("udp", "[::1]:9")))
+        v4 = track(packet.listen_packet("udp4", "127.0.0.1:0"))
+        e = raised(lambda: v4.write_to(b"x", packet.ResolveUDPAddr("udp", "[::1]:9")))
         assert_go(e, f"write udp4 {v4.local_addr()}->[::1]:9: address ::1: non-IPv4 address", ValueError)
         with pytest.raises(TypeError, match="must be a UDPAddr"):
             pc.write_to(b"x", "127.0.0.1:9")
@@ -267,10 +267,10 @@ def test_unixgram_exchange(gorun, fd_baseline, tmp_path):
     name reads as None to the server, prints `@` as its own address, and talks with read/write."""
     def main():
         srv_path, cli_path = str(tmp_path / "srv.sock"), str(tmp_path / "cli.sock")
-        srv = track(net.listen_packet("unixgram", srv_path))
-        assert isinstance(srv, net.UnixgramConn) and isinstance(srv, net.UnixConn)
+        srv = track(packet.listen_packet("unixgram", srv_path))
+        assert isinstance(srv, packet.UnixgramConn) and isinstance(srv, net.UnixConn)
         assert str(srv.local_addr()) == srv_path and srv.local_addr().network() == "unixgram"
-        cli = track(net.listen_packet("unixgram", cli_path))
+        cli = track(packet.listen_packet("unixgram", cli_path))
         buf = bytearray(64)
         for i in range(20):
             cli.write_to(f"q{i}".encode(), srv.local_addr())
@@ -292,7 +292,7 @@ def test_unixgram_exchange(gorun, fd_baseline, tmp_path):
         e = raised(lambda: anon.write_to(b"x", srv.local_addr()))
         assert_go(e, f"write unixgram @->{srv_path}: use of WriteTo with pre-connected connection")
 
-        auto = track(net.listen_packet("unixgram", ""))     # an empty name: the kernel picks an abstract one
+        auto = track(packet.listen_packet("unixgram", ""))     # an empty name: the kernel picks an abstract one
         assert str(auto.local_addr()).startswith("@") and len(str(auto.local_addr())) > 1
         auto.write_to(b"auto", srv.local_addr())
         n, peer = srv.read_from(buf)
@@ -318,7 +318,7 @@ def test_addresses_and_families(gorun, fd_baseline):
     """Addresses print as Go prints them: a dual-stack wildcard as [::]:port, an IPv4 sender on it
     as plain IPv4; udp4 and udp6 pick their families."""
     def main():
-        any_ = track(net.listen_packet("udp", ":0"))
+        any_ = track(packet.listen_packet("udp", ":0"))
         port = any_.local_addr().Port
         assert str(any_.local_addr()) == f"[::]:{port}"
         c = track(net.dial("udp4", f"127.0.0.1:{port}"))
@@ -327,15 +327,15 @@ def test_addresses_and_families(gorun, fd_baseline):
         assert str(peer) == str(c.local_addr()) and str(peer).startswith("127.0.0.1:")
         any_.write_to(b"back", peer)
         assert c.read(bytearray(8)) == 4
-        assert str(track(net.listen_packet("udp4", ":0")).local_addr()).startswith("0.0.0.0:")
+        assert str(track(packet.listen_packet("udp4", ":0")).local_addr()).startswith("0.0.0.0:")
         # a sender's address, changed by the program, sends to the new place (not the kernel's cached sockaddr)
-        other = track(net.listen_packet("udp", "127.0.0.1:0"))
+        other = track(packet.listen_packet("udp", "127.0.0.1:0"))
         peer.Port = other.local_addr().Port
         any_.write_to(b"moved", peer)
         buf = bytearray(8)
         assert other.read_from(buf)[0] == 5 and bytes(buf[:5]) == b"moved"
         if socket.has_ipv6:
-            six = track(net.listen_packet("udp6", "[::1]:0"))
+            six = track(packet.listen_packet("udp6", "[::1]:0"))
             d = track(net.dial("udp6", str(six.local_addr())))
             d.write(b"six")
             n, peer = six.read_from(bytearray(8))
@@ -348,7 +348,7 @@ def test_socket_options(gorun, fd_baseline):
     """set_read_buffer/set_write_buffer reach the kernel (which doubles them); broadcast is on by
     default on UDP sockets, as Go's setDefaultSockopts sets it, and a write to 255.255.255.255 goes out."""
     def main():
-        pc = track(net.listen_packet("udp4", "0.0.0.0:0"))
+        pc = track(packet.listen_packet("udp4", "0.0.0.0:0"))
         sock = pc.fd.pfd.sock
         pc.set_read_buffer(300_000)
         pc.set_write_buffer(200_000)
@@ -356,7 +356,7 @@ def test_socket_options(gorun, fd_baseline):
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= 200_000
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) == 1
         try:
-            assert pc.write_to(b"hello", net.ResolveUDPAddr("udp4", "255.255.255.255:9")) == 5
+            assert pc.write_to(b"hello", packet.ResolveUDPAddr("udp4", "255.255.255.255:9")) == 5
         except OSError as e:
             if e.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH): raise   # no broadcast route here
         for bad in ("1k", 1.5, None, True):
@@ -364,7 +364,7 @@ def test_socket_options(gorun, fd_baseline):
                 pc.set_read_buffer(bad)
         with pytest.raises(OverflowError):
             pc.set_write_buffer(1 << 40)
-        ug = track(net.listen_packet("unixgram", ""))
+        ug = track(packet.listen_packet("unixgram", ""))
         assert ug.fd.pfd.sock.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) == 0
 
     gorun(gomain(main))
@@ -378,10 +378,10 @@ def test_no_fd_leak_1000_sockets(gorun, fd_baseline):
             conns = []
             for i in range(100):
                 kind = i % 4
-                if kind == 0: conns.append(net.listen_packet("udp", "127.0.0.1:0"))
+                if kind == 0: conns.append(packet.listen_packet("udp", "127.0.0.1:0"))
                 elif kind == 1: conns.append(net.dial("udp", "127.0.0.1:9"))
-                elif kind == 2: conns.append(net.listen_packet("unixgram", ""))
-                else: conns.append(net.listen_packet("udp6" if socket.has_ipv6 else "udp4", ":0"))
+                elif kind == 2: conns.append(packet.listen_packet("unixgram", ""))
+                else: conns.append(packet.listen_packet("udp6" if socket.has_ipv6 else "udp4", ":0"))
             parked = [spawn(c.read_from, bytearray(8)) for c in conns[::10]]
             gonb.sleep(0.001)
             for c in conns: c.close()
@@ -423,8 +423,8 @@ def test_bad_input_leaves_the_socket_working(gorun, fd_baseline):
                 pc.write_to(b"x", bad)
         for network in (123, None):
             with pytest.raises((TypeError, ValueError)):
-                net.listen_packet(network, "127.0.0.1:0")
-        e = raised(lambda: net.listen_packet("ip4:icmp", "127.0.0.1"))
+                packet.listen_packet(network, "127.0.0.1:0")
+        e = raised(lambda: packet.listen_packet("ip4:icmp", "127.0.0.1"))
         assert_go(e, "listen ip4:icmp: unknown network ip4:icmp", ValueError)
         c.write(b"still here")
         buf = bytearray(16)
@@ -451,8 +451,8 @@ def test_link_local_zone(gorun, fd_baseline):
     host = link_local()
 
     def main():
-        a = track(net.listen_packet("udp6", f"[{host}]:0"))
-        b = track(net.listen_packet("udp6", f"[{host}]:0"))
+        a = track(packet.listen_packet("udp6", f"[{host}]:0"))
+        b = track(packet.listen_packet("udp6", f"[{host}]:0"))
         assert str(a.local_addr()) == f"[{host}]:{a.local_addr().Port}"
         b.write_to(b"x", a.local_addr())
         n, peer = a.read_from(bytearray(8))

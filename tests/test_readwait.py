@@ -1,9 +1,9 @@
 """Chapter 04's skipped read(2): after a short read of a stream, `read` parks before asking the kernel
-again, unless the poller has reported the peer's shutdown or an error (pd.hup)."""
+again, unless the poller has reported the peer's shutdown or an error (pd.streamEnd)."""
 import pytest
 
 import gonb
-from gonb import net
+from gonb import net, packet
 from goutil import tcp_pair, watchdog
 
 
@@ -127,7 +127,7 @@ def test_datagrams_are_never_skipped(gorun):
     queued datagram waits for an event that will not come."""
     def main():
         watchdog(10, "datagrams")
-        a = net.listen_packet("udp", "127.0.0.1:0")
+        a = packet.listen_packet("udp", "127.0.0.1:0")
         b = net.dial("udp", str(a.local_addr()))
         for i in range(3): a.write_to(b"d%d" % i, b.local_addr())
         gonb.sleep(0.02)                 # all three are queued on b before it reads

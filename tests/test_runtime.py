@@ -250,37 +250,57 @@ def test_goroutine_dump_and_trace():
     assert (3, "running", "dead") in transitions
 
 
-def test_latency_histograms_record_network_wakeups():
+def test_the_labs_observer_records_network_wakeups():
+    "The lab's WakeLatency (chapter 08a) reads the runtime's event stream: the poller's wake-ups reach it."
     from gonb import net
+    from gonb.bench.servers import WakeLatency
 
     def main():
         ln = net.listen("tcp", "127.0.0.1:0")
         c = net.dial("tcp", str(ln.addr()))
         s = ln.accept()
-        runtime.latency_start()
+        w = WakeLatency()
+        runtime.observe_start(w)
         buf = bytearray(8)
         for _ in range(50):
             gonb.go(s.write, b"x")
             c.read(buf)                      # parks, woken by the poller
-        lat = runtime.latency_stop()
+        runtime.observe_stop(w)
         for x in (c, s, ln): x.close()
-        return lat, runtime.busyness()
+        return w
 
-    lat, busy = gonb.run(main)
-    assert lat["poll_to_run"].count >= 40
-    assert lat["ready_to_run"].count >= lat["poll_to_run"].count
-    assert 0 < lat["poll_to_run"].percentile(0.5) <= lat["poll_to_run"].percentile(0.99) < 10**9
-    assert sched.latency is None and not sched.observing
-    assert 0 <= busy["busy"] <= 1 and busy["total_ns"] > busy["idle_ns"]
+    w = gonb.run(main)
+    assert w.poll_to_run.count >= 40
+    assert w.ready_to_run.count >= w.poll_to_run.count
+    assert 0 < w.poll_to_run.percentile(0.5) <= w.poll_to_run.percentile(0.99) <= w.poll_to_run.max < 10**9
+    assert sched.observers == () and not sched.observing
+    assert 0 <= w.busy() <= 1
 
 
-def test_histogram_buckets_bound_the_values():
-    h = runtime.Histogram()
-    values = [1, 3, 1000, 1500, 10**6, 123_456_789]
-    for v in values: h.record(v)
-    for b, v in zip(sorted(h.buckets), sorted(values)):
-        assert runtime.Histogram.bucket_ns(b) >= v > runtime.Histogram.bucket_ns(b) * 0.74
-    assert h.percentile(1.0) == runtime.Histogram.bucket_ns(max(h.buckets))
+def test_observers_see_one_stream_and_observing_is_derived():
+    "trace_start's log and another observer see the same transitions; observing follows the subscribers."
+    seen = []
+
+    class counter(runtime.observer):
+        def gstatus(self, gp, old, new, t): seen.append((t, gp.goid, old, new))
+
+    def main():
+        o = counter()
+        runtime.observe_start(o)
+        runtime.trace_start()
+        assert sched.observing and len(sched.observers) == 2
+        gonb.go(gonb.sleep, 0.001)
+        gonb.sleep(0.01)
+        tr = runtime.trace_stop()
+        assert sched.observing
+        runtime.observe_stop(o)
+        assert not sched.observing
+        return tr
+
+    tr = gonb.run(main)
+    both = [(t, g) for t, g, *_ in seen]
+    assert len(tr) >= 5 and [(t, g) for t, g, *_ in tr] == both[:len(tr)]   # stamped once, seen alike
+    with pytest.raises(TypeError, match="not a runtime.observer"): gonb.run(lambda: runtime.observe_start(object()))
 
 
 def test_trace_sees_every_transition_of_a_network_round_trip(gorun):

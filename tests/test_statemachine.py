@@ -53,6 +53,12 @@ CHECKED after every step, on the real state:
 Direct tests make the two throws fire; a deadline timer fires through the scheduler on real time;
 Hypothesis replays longer random sequences (up to 40 steps); mutants of netpollblock/netpollunblock/
 netpollblockcommit show the exploration fails when an invariant is broken.
+
+BOTH MODES. The hooks and mutants replace functions on the `gonb.netpoll` module, and the code under test
+calls them through the module at every call, compiled too: chapter 15's declaration table keeps them
+Python functions (`def`, their parameters typed) and cimports no `gopark` into netpoll. That seam is
+checked first (test_the_replaced_functions_are_seams_in_both_modes); the mutant tests then prove the
+compiled code sees a replacement, since the exploration must fail with each one in place.
 """
 import os
 import socket
@@ -686,3 +692,12 @@ def test_exploration_catches_mutants(quiet, name, mutant, why):
     install_hooks(quiet)
     with pytest.raises(AssertionError, match=why):
         explore(sequences(5))
+
+
+def test_the_replaced_functions_are_seams_in_both_modes():
+    "What this file replaces stays a Python function in the compiled build (chapter 15's DECLARATIONS)."
+    from gonb.compiled import DECLARATIONS
+    table = DECLARATIONS["netpoll"]
+    for name in ("netpollcheckerr", "netpollblock", "netpollunblock", "netpollblockcommit"):
+        assert table.get(name, ("def",))[0] == "def", f"{name} is a C function: a replacement would not be seen"
+    assert "gopark" not in table.get("cimport", ()) and "gopark" not in table

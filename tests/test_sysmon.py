@@ -52,7 +52,7 @@ def test_hog_starves_the_probe_without_async_preemption():
     assert r["starved"] and r["rtts"] == []
 
 
-def test_sysmon_netpoll_wakes_a_reader_behind_a_busy_run_queue():
+def test_sysmonpoll_wakes_a_reader_behind_a_busy_run_queue():
     # ~10 ms: sysmon polls when lastpoll is 10 ms old. Without it the reader never wakes.
     def late(r):
         assert len(r["delays"]) == r["sent"] > 20

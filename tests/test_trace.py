@@ -71,7 +71,7 @@ def test_trace_is_valid_and_tracks_are_named(gorun, tmp_path):
     path = str(tmp_path / "t.json")
     with trace.tracing(path):
         gorun(gomain(echo_program))
-    assert sched.tracer is None and not sched.observing
+    assert sched.observers == () and not sched.observing
     events = check_trace(path)
     names = track_names(events)
     assert names[trace.mTid] == "M0" and names[trace.sysmonTid] == "sysmon"

@@ -68,15 +68,18 @@ func initClock() {
 
 func nanotime() int64 { return monoBase + int64(time.Since(timeBase)) }
 
-// ---- statistics: exact percentiles, and gonb.runtime.Histogram's buckets ----------------------------
+// ---- statistics: exact percentiles, and gonb.bench.servers.Histogram's buckets ----------------------
 
+// bucket is Histogram.bucket_of: exact below 256 ns; above, 128 buckets per power of two (the top 8 bits).
 func bucket(ns int64) int {
-	if ns < 1 {
-		ns = 1
+	if ns < 256 {
+		if ns < 0 {
+			ns = 0
+		}
+		return int(ns)
 	}
-	b := (bits.Len64(uint64(ns)) - 1) * 4
-	b += int((uint64(ns)<<2)>>(b/4)) & 3
-	return b
+	e := bits.Len64(uint64(ns)) - 8
+	return e<<7 + int(ns>>e)
 }
 
 func stats(s []int64) map[string]interface{} {
