@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['run', 'go', 'gosched', 'sleep', 'now', 'goroutines', 'syscall', 'Deadlock', 'Chan', 'select', 'Timer', 'Ticker',
-           'after', 'after_func', 'EOF', 'ErrUnexpectedEOF', 'ErrDeadlineExceeded', 'net', 'bufio', 'sync', 'context']
+           'after', 'after_func', 'EOF', 'ErrUnexpectedEOF', 'ErrDeadlineExceeded', 'set_finalizer', 'net', 'bufio',
+           'sync', 'context']
 
 # %% ../nbs/index.ipynb #e07dcec8
 from . import compiled
@@ -15,14 +16,15 @@ from .chan import Chan
 from .selectgo import select
 from .time import Timer, Ticker, after, after_func
 from .io import EOF, ErrUnexpectedEOF, ErrDeadlineExceeded
-from . import io, net, packet, runtime, sync, context, signal, bufio
+from .finalizer import set_finalizer
+from . import io, net, packet, runtime, sync, context, signal, bufio, finalizer
 from . import splice   # chapter 14a: TCPConn.read_from, so io.copy between sockets splices
 import os as _os
 if _os.environ.get("GONB_TRACE"): from gonb import trace   # it attaches itself to every run (chapter 13)
 
 _all_ = ["run", "go", "gosched", "sleep", "now", "goroutines", "syscall", "Deadlock", "Chan", "select",
          "Timer", "Ticker", "after", "after_func", "EOF", "ErrUnexpectedEOF", "ErrDeadlineExceeded",
-         "net", "bufio", "sync", "context"]
+         "set_finalizer", "net", "bufio", "sync", "context"]
 
 # settings.ini's version; nbdev_export keeps this line in step, here below the module docstring
 __version__ = "0.1.0"

@@ -9,7 +9,7 @@ __all__ = ['Canceled', 'DeadlineExceeded', 'Context', 'background', 'todo', 'wit
 
 # %% ../nbs/12a_context.ipynb #23507220
 from typing import Any, Callable
-from .runtime import go
+from .runtime import go, getg, durationNS
 from .chan import Chan, closechan
 from .selectgo import select
 from . import time
@@ -90,6 +90,7 @@ class cancelCtx(Context):
 
     def cancel(self, removeFromParent, err, cause=None):
         "End this context and its subtree with `err` and `cause` (default `err`); only the first call counts (cancelCtx.cancel)."
+        getg()   # closing done readies goroutines: only a goroutine may (a finalizer elsewhere gets a clear error)
         if self._err is not None: return                     # a context ends once
         self._err, self._cause = err, err if cause is None else cause
         if self._done is None: self._done = closedchan       # nobody holds done yet: share the closed one
@@ -174,19 +175,17 @@ class timerCtx(cancelCtx):
     __str__ = __repr__
 
 
-def checkSeconds(seconds, who):
-    "A duration in seconds for `who`, or a clear TypeError."
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{who}: seconds must be a number, not {type(seconds).__name__}")
-    return seconds
+def deadlineAfter(seconds, who):
+    """The gonb.now() time `seconds` from now, by chapter 06's one rule for durations: checked before
+    anything is made, +inf or a huge value clamped to Go's longest duration (never, in practice)."""
+    return now() + durationNS(seconds, who) / 1e9
 
 
 # %% ../nbs/12a_context.ipynb #a12ad001
 def with_deadline_cause(parent: Context, d: float, cause: "BaseException | None") -> tuple[Context, Callable[[], None]]:
     "with_deadline that records `cause` when the deadline passes (context.WithDeadlineCause)."
     nilParent(parent)
-    if isinstance(d, bool) or not isinstance(d, (int, float)):
-        raise TypeError(f"with_deadline: the deadline is a gonb.now() time in seconds, not {type(d).__name__}")
+    d = durationNS(d, "with_deadline", "deadline") / 1e9   # first: a refused deadline registers nothing
     if (cur := parent.deadline()) is not None and cur < d:
         return with_cancel(parent)                   # the parent's deadline comes first anyway
     c = timerCtx(parent, d)
@@ -206,12 +205,12 @@ def with_deadline(parent: Context, d: float) -> tuple[Context, Callable[[], None
 
 def with_timeout(parent: Context, seconds: float) -> tuple[Context, Callable[[], None]]:
     "with_deadline(parent, now() + seconds) (context.WithTimeout)."
-    return with_deadline(parent, now() + checkSeconds(seconds, "with_timeout"))
+    return with_deadline(parent, deadlineAfter(seconds, "with_timeout"))
 
 
 def with_timeout_cause(parent: Context, seconds: float, cause: "BaseException | None") -> tuple[Context, Callable[[], None]]:
     "with_deadline_cause(parent, now() + seconds, cause) (context.WithTimeoutCause)."
-    return with_deadline_cause(parent, now() + checkSeconds(seconds, "with_timeout_cause"), cause)
+    return with_deadline_cause(parent, deadlineAfter(seconds, "with_timeout_cause"), cause)
 
 # %% ../nbs/12a_context.ipynb #6ee75aba
 def stringify(v):

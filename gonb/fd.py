@@ -371,13 +371,9 @@ def setDeadlineImpl(self: FD, t, mode):
     "Set the deadline of `mode` ('r', 'w', 'rw') to absolute time `t` (seconds, gonb.now() clock)."
     runtime.getg()   # a goroutine of the running runtime: only the M's thread arms timers (chapter 06)
     if t is None: d = 0
-    elif isinstance(t, (int, float)) and not isinstance(t, bool):
-        if t != t: raise ValueError("deadline is NaN")
-        # Go clamps a deadline too far away to fit in int64 nanoseconds; +inf is such a deadline.
-        d = min(int(min(t - runtime.now(), 1e10) * 1e9), (1 << 63) - 1) if t != float("-inf") else -1
-        if d == 0: d = -1
-    else:
-        raise TypeError(f"deadline must be a gonb.now() time in seconds or None, not {type(t).__name__}")
+    else:   # chapter 06's one rule: NaN refused, +inf or a huge time clamped (Go's), the past is -1
+        d = min(runtime.durationNS(t, "set_deadline", "deadline") - runtime.nanotime(), runtime.maxDuration)
+        if d <= 0: d = -1
     self.incref()
     try:
         if self.pd is None: raise OSError(_errno.ENOTSUP, "file type does not support deadline")

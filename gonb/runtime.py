@@ -7,7 +7,7 @@ __all__ = ['go', 'gosched', 'sleep', 'now', 'Deadlock', 'run', 'goroutines', 'tr
 
 # %% ../nbs/06_proc.ipynb #3415715d
 from typing import Callable, Optional, ParamSpec, TypeVar
-import heapq, threading, time, types
+import gc, heapq, threading, time, types
 from collections import deque
 from greenlet import greenlet, getcurrent, GreenletExit
 _Params = ParamSpec("_Params")   # the arguments run and go pass to their function
@@ -293,9 +293,7 @@ def getg() -> G:
     if mp is None:
         raise RuntimeError("gonb: the runtime is not running: call this inside gonb.run(main)")
     gp = mp.curg
-    if gp is None or gp.glet is not getcurrent():
-        raise RuntimeError("gonb: not on a goroutine: runtime calls must come from goroutines "
-                           "started by gonb.run/gonb.go, on the thread that called gonb.run")
+    if gp is None or gp.glet is not getcurrent(): raise notOnG(mp)
     return gp
 
 
@@ -434,6 +432,64 @@ def canPreemptM(mp):
     "May the goroutine on `mp` be preempted now? Not inside an acquirem section (preempt.go canPreemptM)."
     return mp.locks == 0 and mp.p.status == _Prunning
 
+# %% ../nbs/06_proc.ipynb #7c7d8773
+class gcsection:
+    "The collection in progress, as gc.callbacks report it (Go's m.mallocing)."
+    thread = 0      # the thread collecting (any thread may), 0 between collections
+    m = None        # the M whose goroutine it set aside ...
+    curg = None     # ... and that goroutine: M.curg is None while the collector runs on the M's thread
+
+
+def gcphase(phase, info):
+    """gc.callbacks at the start and stop of every collection. On the M's thread the running goroutine
+    is set aside (Go's systemstack): no gonb call, preemption or park happens inside the collection. A
+    preemption asked for before or during it stays in `gp.preempt` for after it. No SIGURG is sent from
+    here: `pthread_kill` runs the handler at once, still inside the collection."""
+    if phase == "start":
+        gcsection.thread = threading.get_ident()
+        mp = sched.m0
+        if mp is not None and mp.procid == gcsection.thread and mp.curg is not None:
+            gcsection.m, gcsection.curg, mp.curg = mp, mp.curg, None
+        return
+    gcsection.thread = 0
+    mp, gp = gcsection.m, gcsection.curg
+    if gp is None: return
+    gcsection.m = gcsection.curg = None
+    mp.curg = gp
+
+
+
+def notOnG(mp):
+    "The error of a gonb call made where no goroutine runs: in a collection, on g0, or on another thread."
+    if gcsection.thread == threading.get_ident():
+        return RuntimeError("gonb: called from a finalizer while the garbage collector runs: a __del__, "
+                            "weakref callback or gc callback may not call gonb's scheduler (the collector "
+                            "can start anywhere, inside the runtime too); use gonb.set_finalizer, whose "
+                            "function runs on a goroutine")
+    if getcurrent() is mp.g0:
+        return RuntimeError("gonb: not on a goroutine: called on the scheduler (g0), where a __del__ or "
+                            "weakref callback can run; use gonb.set_finalizer, whose function runs on a goroutine")
+    return RuntimeError("gonb: not on a goroutine: runtime calls must come from goroutines "
+                        "started by gonb.run/gonb.go, on the thread that called gonb.run")
+
+# %% ../nbs/06_proc.ipynb #1cf7bf07
+#| eval: false
+gc.callbacks.append(gcphase)   # once, by the module: a notebook's copy would outlive its namespace
+
+# %% ../nbs/06_proc.ipynb #11ab7be4
+maxDuration = (1 << 63) - 1            # time.Duration's largest value, in ns (time/time.go maxDuration)
+_maxDurationSeconds = maxDuration / 1e9
+
+
+def durationNS(seconds, who, what="duration"):
+    "`seconds` as Go's nanoseconds, by gonb's one rule (above); `who` names the call in the error."
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{who}: a {what} is a number of seconds, not {type(seconds).__name__}")
+    if seconds != seconds: raise ValueError(f"{who}: {what} is NaN")
+    if seconds >= _maxDurationSeconds: return maxDuration
+    if seconds <= -_maxDurationSeconds: return -maxDuration
+    return int(seconds * 1e9)
+
 # %% ../nbs/06_proc.ipynb #2f264f2e
 class timer:
     "A runtime timer (time.go `timer`): at `when`, run `f(arg, seq)` on g0."
@@ -533,10 +589,8 @@ def resetForSleep(gp, _):
 def sleep(seconds: float) -> None:
     "Pause the current goroutine for at least `seconds` (Go's time.Sleep); zero or less returns at once."
     gp = getg()
+    ns = durationNS(seconds, "gonb.sleep")
     checkpreempt()
-    if not isinstance(seconds, (int, float)):
-        raise TypeError(f"gonb.sleep: seconds must be a number, not {type(seconds).__name__}")
-    ns = int(seconds * 1e9)
     if ns <= 0: return
     if gp.timer is None: gp.timer = timer(goroutineReady, gp)
     gp.sleepWhen = nanotime() + ns
@@ -576,7 +630,7 @@ def semacquire1(s: Sema, lifo: bool, reason):
 
 def semrelease(s: Sema):
     "Release a unit of `s`: straight to the oldest waiter if there is one."
-    checkpreempt()
+    apicall()   # a goroutine's call, or a clear error (a finalizer on another thread or in a collection)
     if s.waiters: goready(s.waiters.popleft())
     else: s.count += 1
 

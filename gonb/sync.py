@@ -56,7 +56,9 @@ class Mutex:
     def unlock(self) -> None:
         "Unlock; raises `FatalError` if not locked (Mutex.Unlock). Any goroutine may unlock, as in Go."
         if not self.state & mutexLocked: raise FatalError("sync: unlock of unlocked mutex")
-        self.state = new = self.state - mutexLocked
+        new = self.state - mutexLocked
+        if new: getg()   # waiters: the slow path readies one; only a goroutine may, checked before the store
+        self.state = new
         if new: self.unlockSlow(new)
 
     def __enter__(self): self.lock(); return self
@@ -144,6 +146,7 @@ class RWMutex:
         r = self.readerCount - 1
         if r < 0 and (r + 1 == 0 or r + 1 == -rwmutexMaxReaders):
             raise FatalError("sync: RUnlock of unlocked RWMutex")
+        if r < 0: getg()                 # it may ready the writer: as in Mutex.unlock
         self.readerCount = r
         if r < 0:                        # a writer is pending
             self.readerWait -= 1
@@ -162,6 +165,7 @@ class RWMutex:
         "Unlock for writing and let the readers that queued meanwhile in (RWMutex.Unlock)."
         r = self.readerCount + rwmutexMaxReaders
         if r >= rwmutexMaxReaders: raise FatalError("sync: Unlock of unlocked RWMutex")
+        if r: getg()                     # it readies the readers: as in Mutex.unlock
         self.readerCount = r
         for _ in range(r): semrelease1(self.readerSem, False)
         self.w.unlock()
@@ -211,6 +215,7 @@ class WaitGroup:
         if count < 0: raise RuntimeError("sync: negative WaitGroup counter")   # checked first: the group stays sound
         if delta > 0 and count == delta and self.w:   # a new round began while the last one's waiters still wait
             raise RuntimeError("sync: WaitGroup misuse: Add called concurrently with Wait")
+        if count == 0 and self.w: getg()   # it readies the waiters: as in Mutex.unlock
         self.v = count
         if count == 0:
             while self.w:                # the round is over: release its waiters, leaving a clean group
@@ -269,6 +274,7 @@ def notifyListWait(l, t):
 def notifyListNotifyAll(l):
     "Notify every ticket handed out so far (notifyListNotifyAll)."
     if l.wait == l.notify: return
+    getg()   # it readies goroutines: only a goroutine may (a finalizer elsewhere gets a clear error)
     ws, l.waiters, l.notify = l.waiters, [], l.wait
     for _, gp in ws: goready(gp)
 
@@ -276,6 +282,7 @@ def notifyListNotifyAll(l):
 def notifyListNotifyOne(l):
     "Notify the oldest ticket not yet notified; wake its goroutine if it has parked (notifyListNotifyOne)."
     if l.wait == l.notify: return
+    getg()   # as in notifyListNotifyAll
     t = l.notify
     l.notify = t + 1
     for i, (ticket, gp) in enumerate(l.waiters):   # almost always the first (Go's comment says the same)

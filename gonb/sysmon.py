@@ -14,7 +14,7 @@ from . import runtime
 from .runtime import (sched, casgstatus, mcall, getg, checkpreempt, gopreempt_m, gopark,
                           injectglist, globrunqputbatch, wakeNetPoller, nanotime, newproc, goexit_entry, canPreemptM,
                           _Grunning, _Grunnable, _Gsyscall, _Gwaiting, _Prunning, _Psyscall,
-                          waitReasonForceGCIdle)
+                          waitReasonForceGCIdle, gcsection)
 
 # %% ../nbs/03_sysmon.ipynb #4cc42a10
 forcePreemptNS = 10_000_000        # a goroutine may run this long before sysmon preempts it
@@ -85,7 +85,7 @@ def doSigPreempt(signum, frame):
 def preemptone(pp):
     "Ask the goroutine running on `pp` to yield (proc.go preemptone)."
     mp = pp.m
-    gp = mp.curg
+    gp = mp.curg or gcsection.curg   # a goroutine set aside by a collection is asked too (chapter 06)
     if gp is None: return False
     for o in sched.observers: o.preempt(gp)
     gp.preempt = True

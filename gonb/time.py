@@ -7,7 +7,7 @@ __all__ = ['Timer', 'after', 'after_func', 'Ticker', 'tick']
 
 # %% ../nbs/12_time.ipynb #1fe05975
 from typing import Callable
-from .runtime import timer, resettimer, stoptimer, nanotime, newproc, apicall, now, sched
+from .runtime import timer, resettimer, stoptimer, nanotime, newproc, apicall, now, sched, durationNS
 from .chan import Chan, nil, selectnbsend, timerchandrain
 
 # %% ../nbs/12_time.ipynb #cd936945
@@ -31,16 +31,9 @@ def goFunc(f, seq, delay):
     newproc(f, (), {})
 
 
-def durationNS(seconds):
-    "A duration in seconds (gonb's unit) as Go's nanoseconds."
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"gonb.time: a duration is a number of seconds, not {type(seconds).__name__}")
-    return int(seconds * 1e9)
-
-
-def when(seconds):
-    "The runtime time (ns) `seconds` from now (time/sleep.go when); a negative duration means now."
-    return nanotime() + max(durationNS(seconds), 0)
+def when(seconds, who):
+    "The runtime time (ns) `seconds` from now (time/sleep.go when), by chapter 06's rule: zero or less is now."
+    return nanotime() + max(durationNS(seconds, who), 0)
 
 # %% ../nbs/12_time.ipynb #a12tt001
 class timeTimer:
@@ -139,18 +132,20 @@ class Timer(timeTimer):
     __slots__ = ()
 
     def __init__(self, seconds: float):
+        w = when(seconds, "gonb.Timer")   # first: a refused duration makes nothing
         c = timerChan(1)
-        newTimer(self, when(seconds), 0, sendTime, c, c)
+        newTimer(self, w, 0, sendTime, c, c)
 
     def stop(self) -> bool:
         "Prevent the timer from firing; True if that stopped a delivery (Timer.Stop, Go 1.23)."
         if not initialized(self): raise RuntimeError("time: Stop called on uninitialized Timer")
+        if heaped(self): apicall()   # this run's heap is the M's: a finalizer elsewhere gets a clear error
         return stopTimer(self)
 
     def reset(self, seconds: float) -> bool:
         "Fire `seconds` from now instead; returns what `stop` would have (Timer.Reset, Go 1.23)."
         if not initialized(self): raise RuntimeError("time: Reset called on uninitialized Timer")
-        w = when(seconds)
+        w = when(seconds, "gonb.Timer.reset")
         apicall()
         return modify(self, w, 0)
 
@@ -162,9 +157,10 @@ def after(seconds: float) -> Chan[float]:
 
 def after_func(seconds: float, f: Callable[[], object]) -> Timer:
     "Call `f()` in its own goroutine after `seconds`; returns the Timer, whose `stop` can prevent it (time.AfterFunc)."
+    w = when(seconds, "gonb.after_func")
     if not callable(f): raise TypeError(f"gonb.after_func: {f!r} is not callable")
     t = Timer.__new__(Timer)
-    newTimer(t, when(seconds), 0, goFunc, f, None)
+    newTimer(t, w, 0, goFunc, f, None)
     return t
 
 # %% ../nbs/12_time.ipynb #45098f5f
@@ -179,7 +175,9 @@ class Ticker(timeTimer):
 
     def stop(self) -> None:
         "Stop ticking; a tick not yet received is dropped (Ticker.Stop; Go 1.23 drains the channel)."
-        if initialized(self): stopTimer(self)   # Go 1.23: a Ticker built by hand stops quietly
+        if not initialized(self): return        # Go 1.23: a Ticker built by hand stops quietly
+        if heaped(self): apicall()             # as in Timer.stop
+        stopTimer(self)
 
     def reset(self, seconds: float) -> None:
         "Tick every `seconds` from now on (Ticker.Reset)."
@@ -191,12 +189,12 @@ class Ticker(timeTimer):
 
 def tick(seconds: float) -> Chan[float]:
     "The channel of a ticker nobody stops (time.Tick); the nil channel for a period that is not positive."
-    if durationNS(seconds) <= 0: return nil
+    if durationNS(seconds, "gonb.tick") <= 0: return nil
     return Ticker(seconds).C
 
 # %% ../nbs/12_time.ipynb #a12tp001
 def tickerPeriod(seconds, who):
-    "The period in ns; Go panics on a period that is not positive."
-    ns = durationNS(seconds)
+    "The period in ns; Go panics on a period that is not positive (+inf: a tick never comes)."
+    ns = durationNS(seconds, f"gonb.{who}")
     if ns <= 0: raise ValueError(f"non-positive interval for {who}")
     return ns

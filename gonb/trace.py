@@ -6,9 +6,9 @@
 __all__ = ['start', 'stop', 'tracing', 'readEvents', 'goroutineSlices', 'summarize', 'printSummary', 'timeline', 'plot', 'main']
 
 # %% ../nbs/13_trace.ipynb #89e827a7
-import json, os, sys, threading
+import io, json, os, sys, threading
 from contextlib import contextmanager
-from typing import Iterator, TextIO
+from typing import BinaryIO, Iterator, TextIO
 from . import runtime
 from .fd import patch   # the one rule for a method added to an earlier class (chapter 04)
 from .bench.servers import Histogram   # the lab's (chapter 08a): the scheduler-latency summary below
@@ -34,14 +34,55 @@ def stateName(new, reason):
     if new == _Gwaiting: return reason or "waiting"
     return {_Grunnable: "runnable", _Grunning: "running", _Gsyscall: "syscall"}[new]
 
+# %% ../nbs/13_trace.ipynb #be33b7e5
+class traceTarget:
+    "Where a Tracer writes: text in, UTF-8 out, to a file gonb opened (and closes) or to the caller's binary file."
+    __slots__ = ("f", "name", "owned")
+
+    def __init__(self, target):
+        if isinstance(target, int):
+            raise TypeError(f"gonb.trace.start: {target!r} is not a trace target: give a path (str or "
+                            "os.PathLike) or a file open for binary writing, not a file descriptor")
+        if isinstance(target, (str, os.PathLike)):
+            self.name, self.owned = os.fspath(target), True
+            try: self.f = open(target, "wb")
+            except OSError as e: raise traceError(e, self.name, "open") from None
+        elif callable(getattr(target, "write", None)) and not isinstance(target, io.TextIOBase):
+            self.f, self.name, self.owned = target, str(getattr(target, "name", target)), False
+        else:
+            raise TypeError(f"gonb.trace.start: {target!r} is not a trace target: give a path or a file "
+                            "open for binary writing ('wb')")
+
+    def write(self, text):
+        "Write and flush; a failure ends the file: one gonb opened is closed at once (tracing stops there)."
+        try:
+            self.f.write(text.encode())
+            self.f.flush()
+        except (OSError, ValueError) as e:
+            if self.owned:                # the fd goes now (close() is then a no-op)
+                try: self.f.close()
+                except (OSError, ValueError): pass
+            raise traceError(e, self.name, "write") from None
+
+    def close(self):
+        "Close a file gonb opened; only flush the caller's."
+        try: self.f.close() if self.owned else self.f.flush()
+        except (OSError, ValueError) as e: raise traceError(e, self.name, "close") from None
+
+
+def traceError(e, name, op):
+    "`e` (an OSError, or ValueError for a closed file) as an OSError that names the trace file."
+    errno = getattr(e, "errno", None)
+    return OSError(errno, f"gonb.trace: cannot {op} the trace file ({getattr(e, 'strerror', None) or e})", name)
+
 # %% ../nbs/13_trace.ipynb #1f5449a2
 class Tracer(observer):
     "One trace being written: hooks append records to `buf`; `flush` turns them into trace events in the file."
     flushEvery = 512    # records held before conversion: the bound on the tracer's memory (and on a pause)
 
     def __init__(self, path):
-        self.path = path
-        self.f = open(path, "w")
+        self.path = path              # what start() was given: a path, or the caller's binary file
+        self.f = traceTarget(path)    # opened now; every error names the file
         self.f.write("[")
         self.buf = []                 # raw records, appended by the hooks on any thread
         self.lock = threading.Lock()  # one conversion at a time
@@ -233,8 +274,7 @@ def write(self: Tracer, lines):
     if not lines or self.error is not None: return
     text = ("\n" if self.first else ",\n") + ",\n".join(lines)
     try:
-        self.f.write(text)
-        self.f.flush()
+        self.f.write(text)            # written through and flushed (traceTarget)
     except OSError as e:
         self.error = e
         detach(self)
@@ -284,7 +324,7 @@ def finish(self: Tracer):
         try:
             self.f.write("\n]\n")
             self.f.close()
-        except OSError as e:
+        except OSError as e:          # traceTarget's: it names the file
             self.error = self.error or e
 
 
@@ -308,14 +348,15 @@ def traceRunStop():
     tr, _tracer = _tracer, None
     if tr is None: return
     tr.finish()
-    if tr.error is not None: print(f"gonb.trace: {tr.path}: {tr.error}", file=sys.stderr)
+    if tr.error is not None: print(tr.error, file=sys.stderr)   # it names the file
 
 
 runtime.attach("trace", start=traceRunStart, stop=traceRunStop)   # chapter 06's registry: every run from now on
 
 # %% ../nbs/13_trace.ipynb #63da9d52
-def start(path: str) -> None:
-    "Start tracing into `path` (a Chrome trace-event JSON file): now if gonb is running, else from the next `gonb.run`."
+def start(path: "str | os.PathLike[str] | BinaryIO") -> None:
+    """Start tracing into `path` (a Chrome trace-event JSON file; a path, or a file open for binary writing):
+    now if gonb is running, else from the next `gonb.run`."""
     global _tracer
     if _tracer is not None: raise RuntimeError("gonb.trace: tracing is already enabled")
     tr = Tracer(path)
@@ -323,8 +364,8 @@ def start(path: str) -> None:
     if sched.m0 is not None: tr.attach()
 
 
-def stop() -> "str | None":
-    "Stop tracing and close the file; returns its path (None if nothing was tracing). Raises a write error it met."
+def stop() -> "str | os.PathLike[str] | BinaryIO | None":
+    "Stop tracing and close the file; returns what start was given (None if nothing was tracing). Raises a write error it met."
     global _tracer
     tr, _tracer = _tracer, None
     if tr is None: return None

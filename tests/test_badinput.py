@@ -262,12 +262,13 @@ def test_calls_after_close(gorun, fd_baseline):
 
 
 SLEEP_CASES = {   # gonb.sleep takes an int or a float: the same words in both modes (chapter 15: no C parameter)
-    "str": ("1", "TypeError: gonb.sleep: seconds must be a number, not str"),
-    "None": (None, "TypeError: gonb.sleep: seconds must be a number, not NoneType"),
-    "Fraction": (fractions.Fraction(1, 10), "TypeError: gonb.sleep: seconds must be a number, not Fraction"),
-    "Decimal": (decimal.Decimal("0.1"), "TypeError: gonb.sleep: seconds must be a number, not Decimal"),
-    "list": ([1], "TypeError: gonb.sleep: seconds must be a number, not list"),
-    "nan": (math.nan, "ValueError: cannot convert float NaN to integer"),
+    "str": ("1", "TypeError: gonb.sleep: a duration is a number of seconds, not str"),
+    "None": (None, "TypeError: gonb.sleep: a duration is a number of seconds, not NoneType"),
+    "Fraction": (fractions.Fraction(1, 10), "TypeError: gonb.sleep: a duration is a number of seconds, not Fraction"),
+    "Decimal": (decimal.Decimal("0.1"), "TypeError: gonb.sleep: a duration is a number of seconds, not Decimal"),
+    "list": ([1], "TypeError: gonb.sleep: a duration is a number of seconds, not list"),
+    "nan": (math.nan, "ValueError: gonb.sleep: duration is NaN"),   # chapter 06's one rule (issue 24)
+    "bool": (False, "TypeError: gonb.sleep: a duration is a number of seconds, not bool"),
 }
 
 
@@ -343,7 +344,7 @@ def test_both_modes_give_the_same_words():
     pure, comp = runs["GONB_PURE_PYTHON"], runs["GONB_REQUIRE_COMPILED"]
     assert (pure.pop("active"), comp.pop("active")) == (False, True)
     assert pure == comp
-    assert pure["Fraction"] == SLEEP_CASES["Fraction"][1] and pure["bool"] == "ok"
+    assert pure["Fraction"] == SLEEP_CASES["Fraction"][1] and pure["bool"] == SLEEP_CASES["bool"][1]
 
 
 def test_runtime_calls_outside_run(fd_baseline):
