@@ -37,8 +37,11 @@ PROGRAM = textwrap.dedent(r'''
         if isinstance(v, (list, tuple, dict, set, frozenset)) or type(v).__name__ == "deque": return [type(v).__name__, len(v)]
         return type(v).__name__
 
+    # generation counts runs: it must differ. sysmonpoll is sysmon's request to the M, made from sysmon's thread
+    # whenever the last poll is 10 ms old: on a loaded machine it may be set before goroutine 1 looks, so it is
+    # checked where no sysmon runs, right after each run returns (idle below)
     FIELDS = sorted(a for a in dir(sched) if not a.startswith("_") and not callable(getattr(sched, a))
-                    and a not in ("generation",))   # generation counts runs: it must differ
+                    and a not in ("generation", "sysmonpoll"))
 
     def state():
         "Every subsystem's state, as goroutine 1 finds it when it starts."
@@ -89,13 +92,21 @@ PROGRAM = textwrap.dedent(r'''
         if sys.argv[1] == "panic": raise ValueError("the program dies")
         return "returned"
 
+    idle = []
+    def ended():
+        "What a run leaves in the fields that only a live run's threads change."
+        idle.append({"sysmonpoll": sched.sysmonpoll, "sysmon": describe(sched.sysmon)})
+
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGUSR1), sys.getswitchinterval()
     gonb.run(clean)                                          # a process's first run
+    ended()
     try: gonb.run(messy)
     except ValueError as e: print("ended:", type(e).__name__, file=sys.stderr)
+    ended()
     after = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGUSR1), sys.getswitchinterval()
     gonb.run(clean)                                          # and the run after the mess
-    print(json.dumps({"runs": seen, "handlers_restored": before == after}))
+    ended()
+    print(json.dumps({"runs": seen, "idle": idle, "handlers_restored": before == after}))
 ''')
 
 
@@ -113,6 +124,7 @@ def test_a_run_starts_as_the_first_did(tmp_path, backend, ending):
     for name in first:   # subsystem by subsystem, so that a failure names the one that kept state
         assert messy[name] == first[name], name
         assert after[name] == first[name], name
+    assert out["idle"] == [{"sysmonpoll": False, "sysmon": None}] * 3   # no request outlives its run
     assert out["handlers_restored"]
     if ending == "return": assert p.stderr == ""
     else: assert p.stderr.strip() == "ended: ValueError"
