@@ -10,7 +10,7 @@ __all__ = ['ErrClosed', 'AddrError', 'UnknownNetworkError', 'DNSError', 'OpError
 # %% ../nbs/00_listen.ipynb #86feba2d
 import errno as _errno, ipaddress, math, os, socket, stat, struct
 from gonb import runtime
-from gonb.fd import FD
+from gonb.fd import FD, patch
 from gonb.sysmon import syscall
 from gonb.io import EOF, ErrNetClosing, NewSyscallError, with_kind
 
@@ -156,7 +156,7 @@ class TCPAddr:
         host, _, zone = host.partition("%")
         return cls(ipaddress.ip_address(host), port, zone)
 
-
+# %% ../nbs/00_listen.ipynb #4fc8f359
 class UnixAddr:
     "net.UnixAddr: a socket path (or an abstract name starting with '@')."
     __slots__ = ("Name", "Net")
@@ -179,7 +179,7 @@ class UnixAddr:
 # %% ../nbs/00_listen.ipynb #b75e135a
 networks = {"tcp": "tcp", "tcp4": "tcp", "tcp6": "tcp", "unix": "unix",
             "udp": "udp", "udp4": "udp", "udp6": "udp", "unixgram": "unix"}
-datagram_networks = {"udp", "udp4", "udp6", "unixgram"}   # served by chapter 14 (listen_packet, dialers)
+datagram_networks = {"udp", "udp4", "udp6", "unixgram"}   # resolved here, served elsewhere (dialers below)
 
 
 def parseNetwork(network):
@@ -261,7 +261,7 @@ def listenerBacklog(path="/proc/sys/net/core/somaxconn"):
     if n == 0: return socket.SOMAXCONN
     return min(n, (1 << 16) - 1)   # older kernels keep the backlog in a uint16
 
-
+# %% ../nbs/00_listen.ipynb #39130e21
 class netFD:
     "net.netFD: a poll.FD plus family, socket type, network name and addresses."
 
@@ -287,45 +287,6 @@ class netFD:
         self.pfd.init()
         self.laddr = self.addr_of(s.getsockname())
 
-    def connect(self, raddr, deadline, ctx=None):
-        """Non-blocking connect: EINPROGRESS, wait until writable, then SO_ERROR (net/fd_unix.go). `ctx`, when
-        the dial has one, is chapter 12a's `dialCtx`: `ctx.err()` says in net's words why the dial must stop
-        (None: go on), and `ctx.interrupt(pfd)` starts a watcher that wakes this wait through a past write
-        deadline (or returns None when the context can never end); the watcher's `stop()` returns its error."""
-        s = self.pfd.sock
-        try:
-            s.connect(raddr.sockaddr(self.family))
-            self.pfd.init()
-            return
-        except (BlockingIOError, InterruptedError):   # EINPROGRESS, EALREADY, EINTR: it goes on
-            pass
-        except OSError as e:
-            raise NewSyscallError("connect", e.errno) from None
-        self.pfd.init()
-        if deadline is not None: self.pfd.set_write_deadline(deadline)
-        intr = ctx.interrupt(self.pfd) if ctx is not None else None
-        ctxErr = None
-        try:
-            while True:
-                try: self.pfd.waitWrite()
-                except OSError:
-                    if ctx is not None and (err := ctx.err()) is not None: raise err from None
-                    raise
-                nerr = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if nerr in (_errno.EINPROGRESS, _errno.EALREADY, _errno.EINTR): continue
-                if nerr == _errno.EISCONN: break
-                if nerr == 0:
-                    try:
-                        s.getpeername()   # the poller can wake us spuriously (issues 14548, 19289)
-                        break
-                    except OSError:
-                        continue
-                raise NewSyscallError("connect", nerr)
-        finally:
-            if intr is not None: ctxErr = intr.stop()   # first: it must not set a deadline after ours is cleared
-            if deadline is not None: self.pfd.set_write_deadline(None)
-        if ctxErr is not None: raise ctxErr             # connected, but the context ended first: Go fails too
-
     def accept(self):
         "Accept a connection and make it a registered netFD (net/fd_unix.go netFD.accept)."
         s, rsa = self.pfd.accept()
@@ -337,7 +298,48 @@ class netFD:
         nfd.laddr, nfd.raddr = nfd.addr_of(s.getsockname()), nfd.addr_of(rsa)
         return nfd
 
+# %% ../nbs/00_listen.ipynb #39130e22
+@patch
+def connect(self: netFD, raddr, deadline, ctx=None):
+    """Non-blocking connect: EINPROGRESS, wait until writable, then SO_ERROR (net/fd_unix.go). `ctx`, when
+    the dial has one, answers two things: `ctx.err()` says in net's words why the dial must stop
+    (None: go on), and `ctx.interrupt(pfd)` starts a watcher that wakes this wait through a past write
+    deadline (or returns None when the context can never end); the watcher's `stop()` returns its error."""
+    s = self.pfd.sock
+    try:
+        s.connect(raddr.sockaddr(self.family))
+        self.pfd.init()
+        return
+    except (BlockingIOError, InterruptedError):   # EINPROGRESS, EALREADY, EINTR: it goes on
+        pass
+    except OSError as e:
+        raise NewSyscallError("connect", e.errno) from None
+    self.pfd.init()
+    if deadline is not None: self.pfd.set_write_deadline(deadline)
+    intr = ctx.interrupt(self.pfd) if ctx is not None else None
+    ctxErr = None
+    try:
+        while True:
+            try: self.pfd.waitWrite()
+            except OSError:
+                if ctx is not None and (err := ctx.err()) is not None: raise err from None
+                raise
+            nerr = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if nerr in (_errno.EINPROGRESS, _errno.EALREADY, _errno.EINTR): continue
+            if nerr == _errno.EISCONN: break
+            if nerr == 0:
+                try:
+                    s.getpeername()   # the poller can wake us spuriously (issues 14548, 19289)
+                    break
+                except OSError:
+                    continue
+            raise NewSyscallError("connect", nerr)
+    finally:
+        if intr is not None: ctxErr = intr.stop()   # first: it must not set a deadline after ours is cleared
+        if deadline is not None: self.pfd.set_write_deadline(None)
+    if ctxErr is not None: raise ctxErr             # connected, but the context ended first: Go fails too
 
+# %% ../nbs/00_listen.ipynb #39130e23
 def sock_socket(net, family, sotype, proto, ipv6only, laddr, raddr, deadline=None, ctx=None):
     "Make a listening or connected netFD (net/sock_posix.go `socket`, renamed: that is Python's module)."
     s = sys_socket(family, sotype, proto)
@@ -432,7 +434,7 @@ class Conn(Closer):
 
     def __repr__(self): return f"<{type(self).__name__} {self.fd.laddr}->{self.fd.raddr}>"
 
-
+# %% ../nbs/00_listen.ipynb #fd130ce1
 class TCPConn(Conn):
     "net.TCPConn."
 
@@ -472,11 +474,15 @@ class TCPConn(Conn):
         try: self.fd.pfd.shutdown(socket.SHUT_RD)
         except OSError as e: raise self._error("close", e) from None
 
-
+# %% ../nbs/00_listen.ipynb #a00ux001
 class UnixConn(Conn):
     "net.UnixConn."
 
 
+# Go's UnixConn has CloseRead and CloseWrite too (net/unixsock.go): the same shutdown(2) as TCPConn's.
+UnixConn.close_read, UnixConn.close_write = TCPConn.close_read, TCPConn.close_write
+
+# %% ../nbs/00_listen.ipynb #fd130ce2
 class Listener(Closer):
     "net.Listener: accept, close, addr."
 
@@ -532,10 +538,6 @@ class UnixListener(Listener):
                 if stat.S_ISSOCK(os.lstat(name).st_mode): os.unlink(name)
             except OSError: pass
 
-# %% ../nbs/00_listen.ipynb #a00ux001
-# Go's UnixConn has CloseRead and CloseWrite too (net/unixsock.go): the same shutdown(2) as TCPConn's.
-UnixConn.close_read, UnixConn.close_write = TCPConn.close_read, TCPConn.close_write
-
 # %% ../nbs/00_listen.ipynb #2c5f478b
 def internet_socket(net, laddr, raddr, sotype, proto, mode, deadline=None, ctx=None):
     "Pick the address family, then make the socket (net/ipsock_posix.go internetSocket)."
@@ -588,7 +590,7 @@ def listen(network: str, address: str) -> Listener:
     return ListenConfig().listen(network, address)
 
 # %% ../nbs/00_listen.ipynb #6f23b512
-aLongTimeAgo = float("-inf")   # a deadline certainly past: the waiter wakes at once (net.aLongTimeAgo; chapter 12a)
+aLongTimeAgo = float("-inf")   # a deadline certainly past: the waiter wakes at once (net.aLongTimeAgo; how a context wakes a dial)
 
 
 def dial_stream(network, raddr, deadline, ctx):
@@ -601,7 +603,7 @@ def dial_stream(network, raddr, deadline, ctx):
 
 
 # network -> how to dial one candidate address: (network, raddr, deadline, ctx) -> Conn. The stream
-# networks are this chapter's; chapter 14 adds the datagram ones when it is imported (gonb imports it).
+# networks are this chapter's; a module that serves others adds them here when it is imported.
 dialers = {"tcp": dial_stream, "tcp4": dial_stream, "tcp6": dial_stream, "unix": dial_stream}
 
 

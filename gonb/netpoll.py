@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['netpollcheckerr', 'netpollblockcommit', 'netpollblock', 'netpollunblock', 'netpollready', 'poll_runtime_pollWait',
-           'poll_runtime_pollReset', 'poll_runtime_pollUnblock', 'poll_runtime_pollSetDeadline', 'arm_deadline',
-           'netpolldeadlineimpl', 'netpollDeadline', 'netpollReadDeadline', 'netpollWriteDeadline']
+           'poll_runtime_pollReset', 'poll_runtime_pollUnblock', 'netpolldeadlineimpl', 'netpollDeadline',
+           'netpollReadDeadline', 'netpollWriteDeadline', 'poll_runtime_pollSetDeadline', 'arm_deadline']
 
 # %% ../nbs/02_netpollblock.ipynb #3c2e0afb
 from . import runtime
@@ -113,6 +113,30 @@ def poll_runtime_pollUnblock(pd: pollDesc):
     if wg is not None: goready(wg)
     netpollAdjustWaiters(d1 + d2)
 
+# %% ../nbs/02_netpollblock.ipynb #dc8069a4
+def netpolldeadlineimpl(pd: pollDesc, seq, read: bool, write: bool):
+    "A deadline timer fired: expire the deadline(s) and wake the waiter(s), unless the timer is stale."
+    if seq != (pd.rseq if read else pd.wseq): return   # the descriptor was reused or the deadline reset
+    rg = wg = None
+    delta = 0
+    if read:
+        if pd.rd <= 0 or not pd.rrun: throw("runtime: inconsistent read deadline")
+        pd.rd = -1
+        rg, delta = netpollunblock(pd, "r", False)
+    if write:
+        if pd.wd <= 0 or (not pd.wrun and not read): throw("runtime: inconsistent write deadline")
+        pd.wd = -1
+        wg, d = netpollunblock(pd, "w", False)
+        delta += d
+    if rg is not None: goready(rg)
+    if wg is not None: goready(wg)
+    netpollAdjustWaiters(delta)
+
+
+def netpollDeadline(pd, seq): netpolldeadlineimpl(pd, seq, True, True)
+def netpollReadDeadline(pd, seq): netpolldeadlineimpl(pd, seq, True, False)
+def netpollWriteDeadline(pd, seq): netpolldeadlineimpl(pd, seq, False, True)
+
 # %% ../nbs/02_netpollblock.ipynb #dc8069a5
 def poll_runtime_pollSetDeadline(pd: pollDesc, d, mode: str):
     "Set the read ('r'), write ('w') or both ('rw') deadline `d` ns from now (netpoll.go)."
@@ -162,27 +186,3 @@ def arm_deadline(pd: pollDesc, field, when, f, seq):
         setattr(pd, field, t)
     t.f, t.seq = f, seq
     runtime.resettimer(t, when)
-
-
-def netpolldeadlineimpl(pd: pollDesc, seq, read: bool, write: bool):
-    "A deadline timer fired: expire the deadline(s) and wake the waiter(s), unless the timer is stale."
-    if seq != (pd.rseq if read else pd.wseq): return   # the descriptor was reused or the deadline reset
-    rg = wg = None
-    delta = 0
-    if read:
-        if pd.rd <= 0 or not pd.rrun: throw("runtime: inconsistent read deadline")
-        pd.rd = -1
-        rg, delta = netpollunblock(pd, "r", False)
-    if write:
-        if pd.wd <= 0 or (not pd.wrun and not read): throw("runtime: inconsistent write deadline")
-        pd.wd = -1
-        wg, d = netpollunblock(pd, "w", False)
-        delta += d
-    if rg is not None: goready(rg)
-    if wg is not None: goready(wg)
-    netpollAdjustWaiters(delta)
-
-
-def netpollDeadline(pd, seq): netpolldeadlineimpl(pd, seq, True, True)
-def netpollReadDeadline(pd, seq): netpolldeadlineimpl(pd, seq, True, False)
-def netpollWriteDeadline(pd, seq): netpolldeadlineimpl(pd, seq, False, True)

@@ -241,7 +241,7 @@ def runqget(pp: P):
     pp.runqhead = h + 1
     return gp, False
 
-
+# %% ../nbs/06_proc.ipynb #2116156e
 def globrunqput(gp):
     "Put `gp` at the tail of the global run queue (proc.go globrunqput)."
     with sched.lock:
@@ -370,6 +370,25 @@ def gosched_m(gp):
     return None
 
 
+def goexit0(gp):
+    "Runs on g0 when a goroutine's function has returned or raised (proc.go goexit0)."
+    casgstatus(gp, _Grunning, _Gdead)
+    del sched.allgs[gp.goid]
+    gp.glet = None
+    if gp.panic is not None:
+        sched.panicked = gp
+        sched.exited = True
+    elif gp is sched.main:
+        sched.exited = True
+    return None
+
+# %% ../nbs/06_proc.ipynb #9b2ea635
+def gosched() -> None:
+    "Yield the processor: the goroutine goes to the global queue and runs again later (runtime.Gosched)."
+    getg()
+    mcall(gosched_m)
+
+# %% ../nbs/06_proc.ipynb #67ca8cc6
 def apicall():
     """Where every gonb API call starts (conn.read, accept, ...): it must come from a goroutine of the
     running runtime, else a clear error before anything is touched; and it is a preemption point."""
@@ -393,25 +412,6 @@ def gopreempt_m(gp):
     casgstatus(gp, _Grunning, _Grunnable)
     globrunqput(gp)
     return None
-
-
-def goexit0(gp):
-    "Runs on g0 when a goroutine's function has returned or raised (proc.go goexit0)."
-    casgstatus(gp, _Grunning, _Gdead)
-    del sched.allgs[gp.goid]
-    gp.glet = None
-    if gp.panic is not None:
-        sched.panicked = gp
-        sched.exited = True
-    elif gp is sched.main:
-        sched.exited = True
-    return None
-
-# %% ../nbs/06_proc.ipynb #9b2ea635
-def gosched() -> None:
-    "Yield the processor: the goroutine goes to the global queue and runs again later (runtime.Gosched)."
-    getg()
-    mcall(gosched_m)
 
 # %% ../nbs/06_proc.ipynb #15a9a6f1
 def acquirem():
@@ -535,7 +535,7 @@ def stoptimer(t):
     sched.p0.ntimers -= 1
     return True
 
-
+# %% ../nbs/06_proc.ipynb #2f264f2f
 def adjustTop(h):
     """Make the heap's top entry a live timer keyed by its real `when` (Go 1.23's timers.adjust, lazily,
     for the top only): drop entries of stopped or reset timers, re-key a timer moved later. Returns
@@ -656,6 +656,10 @@ def goyield_m(gp):
     runqput(sched.p0, gp, False)
     return None
 
+# %% ../nbs/06_proc.ipynb #67a67d45
+class Deadlock(RuntimeError):
+    "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
+
 # %% ../nbs/06_proc.ipynb #4bbff770
 def checkdead():
     """Nothing is runnable, nobody waits on the network, no timer is armed, no system call is in flight:
@@ -692,7 +696,7 @@ def runFirst(glist: list, pp: P):
     casgstatus(gp, _Gwaiting, _Grunnable)
     return gp
 
-
+# %% ../nbs/06_proc.ipynb #4bbff771
 def findRunnable(pp: P):
     "Find a goroutine to run (proc.go findRunnable); blocks in netpoll when there is none yet."
     while True:
@@ -731,7 +735,7 @@ def findRunnable(pp: P):
         if glist: return runFirst(glist, pp), False
         # Woken by a timer coming due or by netpollBreak: go round and look again.
 
-
+# %% ../nbs/06_proc.ipynb #4bbff772
 def schedule(mp: M):
     """The body of g0 (proc.go schedule + execute): find a goroutine, switch to it, and when it
     switches back run the continuation it handed over (park_m, gosched_m, goexit0)."""
@@ -750,10 +754,6 @@ def schedule(mp: M):
         if mp.locks: throw("schedule: holding locks")   # a G parked or yielded inside acquirem
         if sched.sysmonpoll: sysmonpoll_m()  # first: what sysmon wanted found queues ahead of a preempted G
         gp = continuation(gp)                # a G to resume at once, or None
-
-# %% ../nbs/06_proc.ipynb #67a67d45
-class Deadlock(RuntimeError):
-    "Go's fatal error `all goroutines are asleep - deadlock!` (proc.go checkdead)."
 
 # %% ../nbs/06_proc.ipynb #a1c0de02
 class subsystem:

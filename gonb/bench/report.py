@@ -135,15 +135,19 @@ def cdf_xy(hist, old=False):
 
 
 def plot_cdf(res):
-    "The probe's round trip, as a CDF per scenario and runtime; and gonb's wake-ups inside the server."
+    """The probe's round trip, as a CDF per scenario and runtime; then gonb's wake-ups inside the server, one
+    measure a panel (each a curve per scenario)."""
     old = res["meta"].get("hist") != HIST_SCHEME   # results from before the 1 % histogram
     import matplotlib.pyplot as plt
     keys = [k for k in dict.fromkeys(r["key"] for r in res["runs"]) if not k.startswith("echo")]
-    ncols = min(3, len(keys) + 1)
-    nrows = -(-(len(keys) + 1) // ncols)
+    inside = (("poll_to_run", "inside gonb-epoll: poller → running"),
+              ("server_delay", "inside gonb-epoll: send stamp → server read"))
+    npanels = len(keys) + len(inside)
+    ncols = min(3, npanels)
+    nrows = -(-npanels // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.9 * nrows + 0.8), squeeze=False)
     axes = list(axes.flat)
-    for ax in axes[len(keys) + 1:]: ax.axis("off")
+    for ax in axes[npanels:]: ax.axis("off")
     for ax, key in zip(axes, keys):
         for kind in kinds_of(res):
             s = res["summary"][kind].get(key)
@@ -156,20 +160,19 @@ def plot_cdf(res):
         ax.set_xscale("log"); ax.set_title(f"probe round trip, {key}"); ax.set_xlabel("ms"); ax.grid(alpha=.3)
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=6, loc="lower right")
-    for ax in axes[::ncols]: ax.set_ylabel("fraction of probes (CDF)")
-    ax = axes[len(keys)]
-    for i, key in enumerate(keys):
-        s = res["summary"].get("gonb-epoll", {}).get(key, {})
-        for name, ls in (("poll_to_run", "-"), ("server_delay", "--")):
+    for ax in axes[:len(keys):ncols]: ax.set_ylabel("fraction of probes (CDF)")
+    for ax, (name, title) in zip(axes[len(keys):], inside):
+        for i, key in enumerate(keys):
+            s = res["summary"].get("gonb-epoll", {}).get(key, {})
             if s.get("hists", {}).get(name):
-                ax.step(*cdf_xy(s["hists"][name], old), where="post", ls=ls, color=f"C{i}",
-                        label=f"{key}: {name.replace('_', ' ')}")
-    ax.set_xscale("log"); ax.set_title("inside gonb-epoll: wake-ups"); ax.set_xlabel("ms"); ax.grid(alpha=.3)
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=6, loc="lower right")
+                ax.step(*cdf_xy(s["hists"][name], old), where="post", color=f"C{i}", label=key)
+        ax.set_xscale("log"); ax.set_title(title, fontsize=9); ax.set_xlabel("ms"); ax.grid(alpha=.3)
+        ax.set_ylabel("fraction of messages (CDF)")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=6, loc="lower right")
     footer(fig, res, "Probe: one connection, one 128 B message per ms, round trip seen by the client (C−1 other "
-           "connections flat out; hog: a CPU hog in the server; idle: beside idle connections). Right: gonb's "
-           "poller-to-running delay and the send stamp-to-server read delay of every message.")
+           "connections flat out; hog: a CPU hog in the server; idle: beside idle connections). Last two: inside "
+           "gonb's server, each message's poller-to-running delay, and its send stamp-to-server read delay.")
     return fig
 
 
