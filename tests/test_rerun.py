@@ -65,7 +65,7 @@ PROGRAM = textwrap.dedent(r'''
             "subsystems": list(runtime.subsystems),
         }
 
-    seen = []
+    seen, kept = [], []
     def clean():
         seen.append(state())
 
@@ -73,9 +73,9 @@ PROGRAM = textwrap.dedent(r'''
         "Leave behind all a program can: parked goroutines, armed timers, fds, signals, observers, a trace."
         seen.append(state())
         ln = net.listen("tcp", "127.0.0.1:0")
-        held = []
-        gonb.go(lambda: held.append(ln.accept()))
-        c = net.dial("tcp", str(ln.addr()))
+        gonb.go(lambda: kept.append(ln.accept()))       # kept past the run: a collected conn would close, and
+        c = net.dial("tcp", str(ln.addr()))              # its peer's parked read would wake with EOF and panic
+        kept.append(c)
         gonb.go(c.read, bytearray(8))                        # parked in the poller, three fds open
         gonb.go(ln.accept)
         gonb.go(gonb.Chan().recv)                            # parked on a channel forever
