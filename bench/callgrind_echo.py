@@ -13,6 +13,8 @@ gonb's time goes") and 15 ("Measured") give the figures.
 """
 import sys
 
+from modes import COMPILED, PURE, child_env
+
 CONNS, SIZE = 10, 128
 
 
@@ -74,19 +76,17 @@ def asyncio_echo(n):
 
 
 # (label, runtime, environment): the builds record() compares
-BUILDS = (("asyncio streams", "asyncio", {}),
-          ("gonb, pure Python", "gonb", {"GONB_PURE_PYTHON": "1"}),
-          ("gonb, compiled", "gonb", {"GONB_REQUIRE_COMPILED": "1"}))
+BUILDS = (("asyncio streams", "asyncio", {}), ("gonb, pure Python", "gonb", PURE), ("gonb, compiled", "gonb", COMPILED))
 SHORT, LONG = 100, 400   # round trips per connection in the two runs whose difference is measured
 
 
 def collected(kind, n, env):
     "User-space instructions callgrind counts for one run of `kind` with `n` round trips per connection."
-    import os, re, subprocess, tempfile
+    import re, subprocess, tempfile
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
                               sys.executable, __file__, kind, str(n)],
-                             env={**os.environ, "PYTHONHASHSEED": "0", **env},
+                             env=child_env(env, PYTHONHASHSEED="0"),
                              capture_output=True, text=True, check=True).stderr
     return int(re.search(r"Collected : (\d+)", out).group(1))
 

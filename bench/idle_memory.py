@@ -10,10 +10,12 @@ the parked goroutine holds, its frames and the greenlet's saved copy of the C st
 --record, the figures and the command go to DIR/latest.json (chapter 15 reads bench/results/idle_memory).
 Allocation counts do not depend on the machine's load.
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, subprocess, sys, time
 from pathlib import Path
 
-MODES = {"pure": {"GONB_PURE_PYTHON": "1"}, "compiled": {"GONB_REQUIRE_COMPILED": "1"}}
+from modes import COMPILED, PURE, child_env
+
+MODES = {"pure": PURE, "compiled": COMPILED}
 
 
 def park_in_read(conn):
@@ -64,7 +66,7 @@ def record(pairs, out_dir, argv):
     "Measure each mode in a child process; print the figures and, with out_dir, write latest.json."
     modes = {}
     for mode, env in MODES.items():
-        child = subprocess.run([sys.executable, __file__, "--pairs", str(pairs), "--child"], env={**os.environ, **env},
+        child = subprocess.run([sys.executable, __file__, "--pairs", str(pairs), "--child"], env=child_env(env),
                                capture_output=True, text=True, check=True)
         modes[mode] = json.loads(child.stdout)
         m = modes[mode]
