@@ -22,7 +22,7 @@ def run_metrics(r):
     else:
         p = r.get("probe_rtt", {})
         m.update({k: p.get(k) for k in ("p50", "p90", "p99", "p999", "max")}, answered=p.get("n"))
-        if r.get("scenario") == "probe" and r.get("conns", 1) > 1: m["rate"] = r.get("rate")
+        if r.get("scenario") in ("probe", "inside") and r.get("conns", 1) > 1: m["rate"] = r.get("rate")
         if "idle" in r: m["bytes_per_conn"] = r["idle"]["bytes_per_conn"]
     srv = r.get("server") or {}
     if "busy" in srv:
@@ -207,7 +207,8 @@ def plot_cdf(res):
     measure a panel (each a curve per scenario)."""
     old = res["meta"].get("hist") != HIST_SCHEME   # results from before the 1 % histogram
     import matplotlib.pyplot as plt
-    keys = [k for k in dict.fromkeys(r["key"] for r in res["runs"]) if not k.startswith("echo")]
+    keys = [k for k in dict.fromkeys(r["key"] for r in res["runs"]) if not k.startswith(("echo", "inside"))]
+    inside_keys = scenario_keys(res, "inside") or keys   # results from before the inside scenario recorded in the probe's
     inside = (("poll_to_run", "inside gonb-epoll: poller → running"),
               ("server_delay", "inside gonb-epoll: send stamp → server read"))
     npanels = len(keys) + len(inside)
@@ -230,7 +231,7 @@ def plot_cdf(res):
         ax.legend(fontsize=6, loc="lower right")
     for ax in axes[:len(keys):ncols]: ax.set_ylabel("fraction of probes (CDF)")
     for ax, (name, title) in zip(axes[len(keys):], inside):
-        for i, key in enumerate(keys):
+        for i, key in enumerate(inside_keys):
             s = res["summary"].get("gonb-epoll", {}).get(key, {})
             if s.get("hists", {}).get(name):
                 ax.step(*cdf_xy(s["hists"][name], old), where="post", color=f"C{i}", label=key)
