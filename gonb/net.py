@@ -14,14 +14,6 @@ from gonb.fd import FD, patch
 from gonb.sysmon import syscall
 from gonb.io import EOF, ErrNetClosing, NewSyscallError, with_kind
 
-# %% ../nbs/00_listen.ipynb #69c878d9
-ErrClosed = ErrNetClosing   # net.ErrClosed is poll.ErrNetClosing
-
-# %% ../nbs/00_listen.ipynb #4790bfa8
-def op_error(op, net, source, addr, err):
-    "An OpError that is also an instance of `err`'s class (errors.Is, the Python way)."
-    return with_kind(OpError, type(err))(op, net, source, addr, err)
-
 # %% ../nbs/00_listen.ipynb #b722f603
 class AddrError(ValueError):
     "net.AddrError: an address that cannot be used (`address 99999: invalid port`)."
@@ -58,6 +50,14 @@ class OpError(OSError):
         return s + ": " + str(self.err)
 
     def timeout(self): return isinstance(self.err, TimeoutError)
+
+
+ErrClosed = ErrNetClosing   # net.ErrClosed is poll.ErrNetClosing
+
+# %% ../nbs/00_listen.ipynb #4790bfa8
+def op_error(op, net, source, addr, err):
+    "An OpError that is also an instance of `err`'s class (errors.Is, the Python way)."
+    return with_kind(OpError, type(err))(op, net, source, addr, err)
 
 # %% ../nbs/00_listen.ipynb #c4407730
 def parsePort(service):
