@@ -43,7 +43,7 @@ class sudog:
         what = f" elem={self.elem!r}" if self.elem is not None else ""
         return f"<sudog G{self.g.goid}{' select' if self.sel else ''}{what}>"
 
-
+# %% ../nbs/09_chan.ipynb #a09wq001
 class waitq:
     "A FIFO of sudogs (chan.go `waitq`), linked both ways so a select can leave from the middle."
     __slots__ = ("first", "last")

@@ -102,7 +102,7 @@ class cancelCtx(Context):
     def __repr__(self): return f"{self.parent}.WithCancel"
     __str__ = __repr__
 
-
+# %% ../nbs/12a_context.ipynb #a12pc001
 def propagateCancel(parent, child):
     "Arrange for `child` to end when `parent` does (cancelCtx.propagateCancel)."
     done = parent.done()

@@ -62,7 +62,7 @@ class selectDone:
 
     def __init__(self): self.won = None
 
-
+# %% ../nbs/10_select.ipynb #a10sg001
 def selectgo(scases, block):
     "Run a select over `scases` (select.go selectgo): (index, value, ok); index -1 when not `block`."
     order = pollorder(scases)

@@ -33,7 +33,7 @@ class sigState:
 
 sig = sigState()
 
-
+# %% ../nbs/12b_signal.ipynb #a12bs010
 def sighandler(signum, frame):
     "The handler of every signal gonb catches (signal_unix.go sighandler): queue it, or Ctrl-C's default."
     if sigsend(signum): return
@@ -62,7 +62,7 @@ def interrupt(frame):
     if gp is not None: gp.preempt = True   # a running goroutine stops at its next gonb call
     if sched.poller is not None: sched.poller.netpollBreak()
 
-
+# %% ../nbs/12b_signal.ipynb #a12bs011
 def initsig():
     "Called by `run`: catch SIGINT on the main thread, unless the program ignores it (signal_unix.go initsig)."
     sig.reset()
@@ -89,7 +89,7 @@ def sigrestore():
     sig.reset()
     handlers.clear()
 
-# %% ../nbs/12b_signal.ipynb #a1c0de20
+
 runtime.attach("signal", start=initsig, reset=sigrestore)   # chapter 06's registry: every run from now on
 
 # %% ../nbs/12b_signal.ipynb #c64a0029
@@ -118,7 +118,7 @@ def checkSignal(s):
     if s == _signal.SIGURG: raise ValueError("gonb.signal.notify: SIGURG is gonb's preemption signal (chapter 03)")
     return s
 
-
+# %% ../nbs/12b_signal.ipynb #a12bs016
 def signal_disable(s):
     "No channel wants `s` any more: the runtime stops catching it (sigqueue.go signal_disable)."
     sig.wanted.discard(s)

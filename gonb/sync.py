@@ -7,6 +7,7 @@ __all__ = ['FatalError', 'Mutex', 'RWMutex', 'WaitGroup', 'Once', 'Cond']
 
 # %% ../nbs/11_sync.ipynb #31281898
 from typing import Callable
+from .fd import patch   # the one rule for a method added to a class after its cell (chapter 04)
 from .runtime import (Sema, semacquire1, semrelease1, getg, gopark, goready, nanotime, throw,
                           waitReasonSemacquire)
 
@@ -15,7 +16,7 @@ class FatalError(RuntimeError):
     "Go's `fatal` (sync misuse that Go cannot recover from); here an exception that ends `run` unless caught."
 
 
-# %% ../nbs/11_sync.ipynb #a11wr001
+# %% ../nbs/11_sync.ipynb #03263a31
 # The wait reasons of the goroutine dump, as Go 1.23 spells them (Go 1.19 said "semacquire" for all
 # but Cond; WaitGroup gets its own in Go 1.24).
 waitReasonSyncMutexLock = "sync.Mutex.Lock"
@@ -23,14 +24,12 @@ waitReasonSyncRWMutexRLock = "sync.RWMutex.RLock"
 waitReasonSyncRWMutexLock = "sync.RWMutex.Lock"
 waitReasonSyncCondWait = "sync.Cond.Wait"
 
-# %% ../nbs/11_sync.ipynb #03263a31
 mutexLocked = 1                     # held
 mutexWoken = 2                      # a woken waiter is on its way: Unlock need not wake another
 mutexStarving = 4                   # starvation mode: Unlock hands the mutex to the queue's head
 mutexWaiterShift = 3                # the bits above count parked waiters
 starvationThresholdNs = 1_000_000   # a waiter that waited longer switches the mutex to starvation mode
                                     # (Go's constant; a plot below sets it to infinity to turn the mode off)
-
 
 # %% ../nbs/11_sync.ipynb #a11mx001
 class Mutex:
@@ -170,28 +169,12 @@ class RWMutex:
         for _ in range(r): semrelease1(self.readerSem, False)
         self.w.unlock()
 
-    def try_rlock(self) -> bool:
-        "Lock for reading if no writer holds or waits for the lock; never parks (RWMutex.TryRLock, Go 1.18)."
-        if self.readerCount < 0: return False
-        self.readerCount += 1
-        return True
-
-    def try_lock(self) -> bool:
-        "Lock for writing if nobody holds the lock in either mode; never parks (RWMutex.TryLock, Go 1.18)."
-        if not self.w.try_lock(): return False
-        if self.readerCount != 0:        # readers are in
-            self.w.unlock()
-            return False
-        self.readerCount = -rwmutexMaxReaders
-        return True
-
     def rlocker(self) -> "rlocker":
         "A Locker whose lock and unlock are this RWMutex's rlock and runlock (RWMutex.RLocker)."
         return rlocker(self)
 
     def __enter__(self): self.lock(); return self
     def __exit__(self, *exc): self.unlock()
-
 
 # %% ../nbs/11_sync.ipynb #a11rl001
 class rlocker:
@@ -200,6 +183,25 @@ class rlocker:
     def __init__(self, rw): self.rw = rw
     def lock(self) -> None: self.rw.rlock()
     def unlock(self) -> None: self.rw.runlock()
+
+
+@patch
+def try_rlock(self: RWMutex) -> bool:
+    "Lock for reading if no writer holds or waits for the lock; never parks (RWMutex.TryRLock, Go 1.18)."
+    if self.readerCount < 0: return False
+    self.readerCount += 1
+    return True
+
+
+@patch
+def try_lock(self: RWMutex) -> bool:
+    "Lock for writing if nobody holds the lock in either mode; never parks (RWMutex.TryLock, Go 1.18)."
+    if not self.w.try_lock(): return False
+    if self.readerCount != 0:        # readers are in
+        self.w.unlock()
+        return False
+    self.readerCount = -rwmutexMaxReaders
+    return True
 
 # %% ../nbs/11_sync.ipynb #335821e0
 class WaitGroup:

@@ -77,6 +77,11 @@ def initialized(t):
     "Was `t` made by Timer, Ticker or after_func? (Go: a zero Timer, or a Ticker built by hand, was not.)"
     return hasattr(t, "r")
 
+# %% ../nbs/12_time.ipynb #a12tt002
+def runTimer(t, seq):
+    "The runtime timer's function: the heap found `t` due (checkTimers has taken it off)."
+    unlockAndRun(t, nanotime())
+
 
 def heaped(t):
     "Is `t`'s runtime timer on this run's heap? (Go: t.state & timerHeaped)"
@@ -113,18 +118,13 @@ def stopTimer(t):
     if t.isChan and timerchandrain(t.C): pending = True   # no stale value after Stop
     return pending
 
-
+# %% ../nbs/12_time.ipynb #a12tt003
 def unlockAndRun(t, now):
     "Run due timer `t` (timer.unlockAndRun): set the next `when` first, then call its function, told how late it runs."
     late = now - t.when
     t.when = t.when + t.period * (1 + late // t.period) if t.period else 0   # skip missed periods
     t.f(t.arg, 0, late)
     maybeAdd(t)                          # a ticker with a goroutine still waiting stays on the heap
-
-
-def runTimer(t, seq):
-    "The runtime timer's function: the heap found `t` due (checkTimers has taken it off)."
-    unlockAndRun(t, nanotime())
 
 # %% ../nbs/12_time.ipynb #943ccc8c
 class Timer(timeTimer):
@@ -163,6 +163,13 @@ def after_func(seconds: float, f: Callable[[], object]) -> Timer:
     newTimer(t, w, 0, goFunc, f, None)
     return t
 
+# %% ../nbs/12_time.ipynb #a12tp001
+def tickerPeriod(seconds, who):
+    "The period in ns; Go panics on a period that is not positive (+inf: a tick never comes)."
+    ns = durationNS(seconds, f"gonb.{who}")
+    if ns <= 0: raise ValueError(f"non-positive interval for {who}")
+    return ns
+
 # %% ../nbs/12_time.ipynb #45098f5f
 class Ticker(timeTimer):
     "Ticks every `seconds` on `C`, dropping ticks for a slow receiver (time.Ticker)."
@@ -191,10 +198,3 @@ def tick(seconds: float) -> Chan[float]:
     "The channel of a ticker nobody stops (time.Tick); the nil channel for a period that is not positive."
     if durationNS(seconds, "gonb.tick") <= 0: return nil
     return Ticker(seconds).C
-
-# %% ../nbs/12_time.ipynb #a12tp001
-def tickerPeriod(seconds, who):
-    "The period in ns; Go panics on a period that is not positive (+inf: a tick never comes)."
-    ns = durationNS(seconds, f"gonb.{who}")
-    if ns <= 0: raise ValueError(f"non-positive interval for {who}")
-    return ns

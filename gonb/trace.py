@@ -150,7 +150,7 @@ def _flow(tr, ph, ts, tid, fid, name):
 
 _stateJSON = {}   # slice name -> its JSON string (a handful of states and wait reasons)
 
-
+# %% ../nbs/13_trace.ipynb #a13cv001
 def convertStatus(tr, r, out):
     "One goroutine transition: end its slice, begin the next; move the M in or out of `schedule`."
     _, t, goid, old, new, reason = r
@@ -185,7 +185,7 @@ def trackName(goid, fn):
         fn = funcname(gp.fn) if gp is not None else "?"
     return f"G{goid} {fn}"
 
-
+# %% ../nbs/13_trace.ipynb #a13cv002
 def convertCreate(tr, r, out):
     "A `go` statement: name the new track; an arrow from the parent's running slice to the child."
     _, t, goid, fn, parent = r
@@ -281,7 +281,7 @@ def write(self: Tracer, lines):
         return
     self.first = False
 
-
+# %% ../nbs/13_trace.ipynb #a13wr001
 @patch
 def attach(self: Tracer):
     "Start recording in the running runtime: name the tracks, open a slice for every goroutine alive now."
@@ -326,7 +326,6 @@ def finish(self: Tracer):
             self.f.close()
         except OSError as e:          # traceTarget's: it names the file
             self.error = self.error or e
-
 
 # %% ../nbs/13_trace.ipynb #9e674da5
 _tracer = None   # the trace being written: armed for the next run, or recording the running one
@@ -437,7 +436,7 @@ def summarize(path: str) -> "tuple[dict[str, dict[str, float]], Histogram]":
             if name == "runnable": latency.record((t1 - t0) * 1000)
     return funcs, latency
 
-#| export
+# %% ../nbs/13_trace.ipynb #a13ps001
 def printSummary(path: str, out: TextIO = sys.stdout) -> None:
     "The goroutine analysis and the scheduler-latency histogram, as text."
     funcs, lat = summarize(path)
@@ -478,7 +477,7 @@ def timeline(path: str, window: "tuple[float, float] | None" = None, rows: int =
     keep = sorted(sorted(busy, key=lambda t: -busy[t])[:rows])
     return names, slices, marks, [mTid, sysmonTid] + [t for t in keep if t < mTid]
 
-
+# %% ../nbs/13_trace.ipynb #a13pl001
 def plot(path: str, out: str, window: "tuple[float, float] | None" = None, rows: int = 24,
          title: "str | None" = None) -> str:
     "Draw the timeline of trace `path` into the PNG `out` (matplotlib); returns `out`."
