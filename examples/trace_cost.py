@@ -1,16 +1,20 @@
 """What tracing costs: the lab's gonb echo server (epoll, C=100, 128 B) with and without GONB_TRACE,
 alternating in one run, with the lab's load client on the other core (chapter 13 and the README quote it).
 
-    python examples/trace_cost.py [--repeat 3] [--seconds 3]
+    python examples/trace_cost.py [--repeat 3] [--seconds 3] [--out DIR]
 
 Prints, per run, the server's CPU per message and throughput, and for traced runs the trace's size,
-events and bytes per event; then the medians and the CPU ratio traced / untraced.
+events and bytes per event; then the medians and the CPU ratio traced / untraced. With --out, the runs,
+the medians and the command go to DIR/latest.json (chapter 13 reads bench/results/trace_cost).
 """
 import argparse
+import json
 import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 from gonb import bench
 
@@ -39,6 +43,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--out", help="directory for latest.json")
     a = ap.parse_args()
     plan = bench.Plan(kinds=["gonb-epoll"], scenarios=("echo",), conns=(100,), sizes=(128,),
                       repeat=a.repeat, seconds=a.seconds, warmup=0.5)
@@ -59,6 +64,15 @@ def main():
     mbs = statistics.median(r[2] / r[4] / 1e6 for r in rows[True])
     print(f"\nmedian: untraced {off:.1f} µs/msg, traced {on:.1f} µs/msg: {on / off:.2f}x CPU per message; "
           f"{bpe:.0f} bytes per event, ~{mbs:.0f} MB/s of trace (client: {client})")
+    if a.out:
+        fields = ("us_per_msg", "rate", "trace_bytes", "events", "server_seconds")
+        meta = dict(bench.machine(), command="python examples/trace_cost.py " + " ".join(sys.argv[1:]),
+                    date=time.strftime("%Y-%m-%d %H:%M"), client=client, loadavg=os.getloadavg()[0])
+        out = dict(meta=meta, runs={("traced" if t else "untraced"): [dict(zip(fields, r)) for r in rs] for t, rs in rows.items()},
+                   median=dict(untraced_us_per_msg=off, traced_us_per_msg=on, ratio=on / off, bytes_per_event=bpe,
+                               trace_mb_per_s=mbs))
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        (Path(a.out) / "latest.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
