@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['MaxScanTokenSize', 'ErrInvalidUnreadByte', 'ErrInvalidUnreadRune', 'ErrBufferFull', 'ErrNegativeCount', 'ErrTooLong',
-           'ErrNegativeAdvance', 'ErrAdvanceTooFar', 'ErrBadReadCount', 'ErrFinalToken', 'Reader', 'Writer', 'Scanner',
-           'scan_lines', 'scan_bytes', 'scan_runes', 'scan_words']
+           'ErrNegativeAdvance', 'ErrAdvanceTooFar', 'ErrBadReadCount', 'ErrFinalToken', 'Reader', 'Writer',
+           'scan_lines', 'scan_bytes', 'scan_runes', 'scan_words', 'Scanner']
 
 # %% ../nbs/14b_bufio.ipynb #b14b0004
 from .io import EOF, ErrNoProgress, ErrShortWrite, Reader as ioReader, Writer as ioWriter, counted, io_method
@@ -366,21 +366,43 @@ class Writer:
         self.n += len(p)
         return nn + len(p)
 
-    def write_string(self, s: "str | bytes") -> int:
-        "Write a str as UTF-8 (or bytes); returns the byte count."
-        return self.write(s.encode() if isinstance(s, str) else s)
+# %% ../nbs/14b_bufio.ipynb #9ef616b8
+@patch
+def write_string(self: Writer, s: "str | bytes") -> int:
+    "Write a str as UTF-8 (or bytes); returns the byte count."
+    return self.write(s.encode() if isinstance(s, str) else s)
 
-    def write_byte(self, c: int) -> None:
-        "Write one byte (an int 0..255)."
-        if self.err is not None: raise self.err
-        if self.available() <= 0:
-            self.flush()
-        self.buf[self.n] = c
-        self.n += 1
+@patch
+def write_byte(self: Writer, c: int) -> None:
+    "Write one byte (an int 0..255)."
+    if self.err is not None: raise self.err
+    if self.available() <= 0:
+        self.flush()
+    self.buf[self.n] = c
+    self.n += 1
 
-    def write_rune(self, r: "int | str") -> int:
-        "Write one character (a code point or a one-character str) as UTF-8; returns its size."
-        return self.write((chr(r) if isinstance(r, int) else r).encode("utf-8", "replace"))
+@patch
+def write_rune(self: Writer, r: "int | str") -> int:
+    "Write one character (a code point or a one-character str) as UTF-8; returns its size."
+    return self.write((chr(r) if isinstance(r, int) else r).encode("utf-8", "replace"))
+
+# %% ../nbs/14b_bufio.ipynb #b14b001d
+@patch
+def writeBuf(self: Reader, w):
+    "Write the buffered bytes to `w` (Reader.writeBuf); returns how many."
+    try:
+        with memoryview(self.buf) as whole: n = w.write(whole[self.r:self.w])
+    except Exception as e:
+        self.r += getattr(e, "written", 0)
+        raise
+    self.r += n
+    return n
+
+
+def counted_call(f, arg, before):
+    "f(arg), with `before` added to the count an error carries."
+    try: return f(arg)
+    except Exception as e: raise counted(e, "written", before + getattr(e, "written", 0))
 
 # %% ../nbs/14b_bufio.ipynb #b14b001c
 @patch
@@ -420,23 +442,56 @@ def read_from(self: Writer, r: ioReader) -> int:
         self.n += m
         n += m
 
-# %% ../nbs/14b_bufio.ipynb #b14b001d
-@patch
-def writeBuf(self: Reader, w):
-    "Write the buffered bytes to `w` (Reader.writeBuf); returns how many."
-    try:
-        with memoryview(self.buf) as whole: n = w.write(whole[self.r:self.w])
-    except Exception as e:
-        self.r += getattr(e, "written", 0)
-        raise
-    self.r += n
-    return n
+# %% ../nbs/14b_bufio.ipynb #b14b0024
+def isSpace(r):
+    "scan.go isSpace: unicode.IsSpace without the table."
+    if r <= 0xFF: return r in (0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0xA0)
+    return 0x2000 <= r <= 0x200A or r in (0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
 
 
-def counted_call(f, arg, before):
-    "f(arg), with `before` added to the count an error carries."
-    try: return f(arg)
-    except Exception as e: raise counted(e, "written", before + getattr(e, "written", 0))
+def dropCR(data):
+    return data[:-1] if data.endswith(b"\r") else data
+
+# %% ../nbs/14b_bufio.ipynb #b14b0025
+def scan_lines(data: bytes, at_eof: bool) -> "tuple[int, bytes | None, None]":
+    "bufio.ScanLines: one line, without its \\n or \\r\\n; the last line needs no newline."
+    if at_eof and not data: return 0, None, None
+    i = data.find(b"\n")
+    if i >= 0: return i + 1, dropCR(data[:i]), None
+    if at_eof: return len(data), dropCR(data), None
+    return 0, None, None
+
+
+def scan_bytes(data: bytes, at_eof: bool) -> "tuple[int, bytes | None, None]":
+    "bufio.ScanBytes: one byte."
+    if at_eof and not data: return 0, None, None
+    return 1, data[:1], None
+
+
+def scan_runes(data: bytes, at_eof: bool) -> "tuple[int, bytes | None, None]":
+    "bufio.ScanRunes: one UTF-8 character; an invalid byte becomes U+FFFD's encoding."
+    if at_eof and not data: return 0, None, None
+    if data[0] < 0x80: return 1, data[:1], None
+    if not at_eof and not fullRune(data): return 0, None, None   # wait for the rest of it
+    r, width = decodeRune(data)
+    if width > 1 or r != RuneError: return width, data[:width], None
+    return 1, "\ufffd".encode(), None
+
+
+def scan_words(data: bytes, at_eof: bool) -> "tuple[int, bytes | None, None]":
+    "bufio.ScanWords: one space-separated word, spaces dropped; never an empty token."
+    start = 0
+    while start < len(data):
+        r, width = decodeRune(data[start:start + UTFMax])
+        if not isSpace(r): break
+        start += width
+    i = start
+    while i < len(data):
+        r, width = decodeRune(data[i:i + UTFMax])
+        if isSpace(r): return i + width, data[start:i], None
+        i += width
+    if at_eof and len(data) > start: return len(data), data[start:], None
+    return start, None, None
 
 # %% ../nbs/14b_bufio.ipynb #b14b0020
 class Scanner:
@@ -507,7 +562,7 @@ def callSplit(self: Scanner):
     except Exception as e: return 0, None, e
     return res if len(res) == 3 else (*res, None)
 
-
+# %% ../nbs/14b_bufio.ipynb #85616a4d
 @patch
 def readMore(self: Scanner):
     """Make room (slide, or grow up to maxTokenSize), then read until bytes come or an error is kept. False:
@@ -568,54 +623,3 @@ def scan(self: Scanner) -> bool:
             self.start = self.end = 0
             return False
         if not self.readMore(): return False
-
-# %% ../nbs/14b_bufio.ipynb #b14b0024
-def isSpace(r):
-    "scan.go isSpace: unicode.IsSpace without the table."
-    if r <= 0xFF: return r in (0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0xA0)
-    return 0x2000 <= r <= 0x200A or r in (0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
-
-
-def dropCR(data):
-    return data[:-1] if data.endswith(b"\r") else data
-
-# %% ../nbs/14b_bufio.ipynb #b14b0025
-def scan_lines(data: bytes, at_eof: bool) -> "tuple[int, bytes | None, None]":
-    "bufio.ScanLines: one line, without its \\n or \\r\\n; the last line needs no newline."
-    if at_eof and not data: return 0, None, None
-    i = data.find(b"\n")
-    if i >= 0: return i + 1, dropCR(data[:i]), None
-    if at_eof: return len(data), dropCR(data), None
-    return 0, None, None
-
-
-def scan_bytes(data: bytes, at_eof: bool) -> "tuple[int, bytes | None, None]":
-    "bufio.ScanBytes: one byte."
-    if at_eof and not data: return 0, None, None
-    return 1, data[:1], None
-
-
-def scan_runes(data: bytes, at_eof: bool) -> "tuple[int, bytes | None, None]":
-    "bufio.ScanRunes: one UTF-8 character; an invalid byte becomes U+FFFD's encoding."
-    if at_eof and not data: return 0, None, None
-    if data[0] < 0x80: return 1, data[:1], None
-    if not at_eof and not fullRune(data): return 0, None, None   # wait for the rest of it
-    r, width = decodeRune(data)
-    if width > 1 or r != RuneError: return width, data[:width], None
-    return 1, "\ufffd".encode(), None
-
-
-def scan_words(data: bytes, at_eof: bool) -> "tuple[int, bytes | None, None]":
-    "bufio.ScanWords: one space-separated word, spaces dropped; never an empty token."
-    start = 0
-    while start < len(data):
-        r, width = decodeRune(data[start:start + UTFMax])
-        if not isSpace(r): break
-        start += width
-    i = start
-    while i < len(data):
-        r, width = decodeRune(data[i:i + UTFMax])
-        if isSpace(r): return i + width, data[start:i], None
-        i += width
-    if at_eof and len(data) > start: return len(data), data[start:], None
-    return start, None, None

@@ -162,7 +162,7 @@ def wait_events(fds, rbits, wbits, secs, now, blocking):
         if r != w: return now() if wait_one(fd, "r" if r else "w", secs) else []
     return syscall(blocking)
 
-
+# %% ../nbs/14e_monkey.ipynb #946e3aa0
 class poll:
     "select.poll: the stdlib's poll object, whose `poll` parks a goroutine as `select` does."
     def __new__(cls, *args):   # gonb's own poller (chapter 05) keeps the stdlib's object, as its locks do
@@ -191,7 +191,7 @@ class poll:
         return wait_events(self.fds, _select.POLLIN | _select.POLLPRI, _select.POLLOUT, secs,
                            lambda: self.p.poll(0), lambda: self.p.poll(timeout))
 
-
+# %% ../nbs/14e_monkey.ipynb #bbf289e5
 class epoll:
     "select.epoll: the stdlib's epoll object, whose `poll` parks a goroutine as `select` does."
     def __new__(cls, *args, **kw):
@@ -402,7 +402,7 @@ class RLock:
 
     def __repr__(self): return f"<gonb.monkey.RLock owner={self._owner!r} count={self._count}>"
 
-
+# %% ../nbs/14e_monkey.ipynb #c81b9c22
 class local:
     "threading.local, per goroutine (per greenlet: a thread outside goroutines is its main greenlet)."
     __slots__ = ("_gonb_dicts", "_gonb_init", "__weakref__")

@@ -15,11 +15,6 @@ from .net import (AddrError, Conn, TCPAddr, UnixAddr, UnixConn, UnknownNetworkEr
                       op_error, resolve, resolveAddrList,
                       set_default_sockopts, sys_socket)
 
-# %% ../nbs/14_packet.ipynb #7d07bd9e
-def errno_error(code):
-    "syscall.Errno `code`, also an instance of Python's OSError subclass for it."
-    return with_kind(Errno, errno_class(code))(code, errstr(code))
-
 # %% ../nbs/14_packet.ipynb #a82cdeff
 class Errno(OSError):
     "A bare syscall.Errno: Go prints only its text (`invalid argument`)."
@@ -31,6 +26,11 @@ class ErrWriteToConnected(OSError):
     def __init__(self, msg="use of WriteTo with pre-connected connection"): super().__init__(_errno.EISCONN, msg)
     def __str__(self): return self.strerror
 
+# %% ../nbs/14_packet.ipynb #7d07bd9e
+def errno_error(code):
+    "syscall.Errno `code`, also an instance of Python's OSError subclass for it."
+    return with_kind(Errno, errno_class(code))(code, errstr(code))
+
 # %% ../nbs/14_packet.ipynb #8c386dd0
 ip_of = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)   # a server hears the same peers again and again
 
@@ -40,12 +40,6 @@ def zone_name(index):
     "An IPv6 scope id as Go names it (zoneCache.name): the interface's name, else the number."
     try: return socket.if_indextoname(index)
     except OSError: return str(index)
-
-
-def sockaddr_to_addr(family, net, sa):
-    "A getsockname/getpeername result as Go reads it (sockaddrToUDP, sockaddrToUnixgram): an unnamed unix socket is `@`."
-    if family == socket.AF_UNIX: return UnixAddr.from_sockaddr(sa or "\0", net)
-    return UDPAddr.from_sockaddr(sa)
 
 # %% ../nbs/14_packet.ipynb #d18ff722
 class UDPAddr(TCPAddr):
@@ -88,6 +82,12 @@ def ResolveUDPAddr(network: str, address: str) -> "UDPAddr":
     "net.ResolveUDPAddr: `host:port` on udp, udp4 or udp6 as a UDPAddr; an empty host is the wildcard."
     if network not in ("udp", "udp4", "udp6"): raise UnknownNetworkError(network)
     return UDPAddr.of(firstIPv4(resolveAddrList("listen", network, address)))
+
+# %% ../nbs/14_packet.ipynb #043b7efc
+def sockaddr_to_addr(family, net, sa):
+    "A getsockname/getpeername result as Go reads it (sockaddrToUDP, sockaddrToUnixgram): an unnamed unix socket is `@`."
+    if family == socket.AF_UNIX: return UnixAddr.from_sockaddr(sa or "\0", net)
+    return UDPAddr.from_sockaddr(sa)
 
 # %% ../nbs/14_packet.ipynb #ef0da71a
 @patch
@@ -213,7 +213,7 @@ class PacketConn(Conn):
         peer = "" if self.fd.raddr is None else f"->{self.fd.raddr}"
         return f"<{type(self).__name__} {self.fd.laddr}{peer}>"
 
-
+# %% ../nbs/14_packet.ipynb #13063bb9
 class UDPConn(PacketConn):
     "net.UDPConn."
     addr_type = UDPAddr

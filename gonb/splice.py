@@ -49,7 +49,7 @@ def destroyPipe(p):
     os.close(p.rfd)
     os.close(p.wfd)
 
-
+# %% ../nbs/14a_splice.ipynb #bd67f6e3
 def getPipe():
     "An idle pipe from the pool, else a new one; None means: copy in user space (getPipe)."
     try: return splicePipePool.pop()
@@ -61,7 +61,7 @@ def putPipe(p):
     if p.data != 0: destroyPipe(p)
     else: splicePipePool.append(p)
 
-
+# %% ../nbs/14a_splice.ipynb #ac924593
 def emptyPipePool(pool=splicePipePool, close=os.close):
     """Close every idle pipe. (Its names are bound early: the last collection, which calls this, runs
     while the interpreter is clearing modules.)"""
