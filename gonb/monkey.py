@@ -8,7 +8,7 @@ __all__ = ['is_patched', 'unpatch_all', 'patch_socket', 'patch_ssl', 'sleep', 'p
            'patch_subprocess', 'patch_all']
 
 # %% ../nbs/14e_monkey.ipynb #0b2481e3
-import _thread, os, select as _select, selectors, socket as _stdsocket, ssl as _stdssl, subprocess, sys
+import _thread, os, select as _select, selectors, socket as _stdsocket, ssl as _stdssl, sys
 import threading, time as _time, queue, warnings, weakref
 from collections import deque
 from greenlet import getcurrent

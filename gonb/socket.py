@@ -9,7 +9,6 @@ __all__ = ['gethostbyname', 'gethostbyname_ex', 'gethostbyaddr', 'getnameinfo', 
 # %% ../nbs/14c_socket.ipynb #d5cc41d9
 import _socket, errno as _errno, functools, io, math, os, select as _select, socket as _stdsocket, time, types
 from greenlet import getcurrent
-from . import runtime
 from .runtime import sched, _Grunning
 from .fd import FD, patch, mutexClosed
 from .io import ErrDeadlineExceeded, ErrNetClosing, ErrNotPollable

@@ -6,7 +6,7 @@
 __all__ = []
 
 # %% ../nbs/14a_splice.ipynb #b14a0004
-import errno as _errno, fcntl, gc, io as _pyio, os, stat
+import errno as _errno, fcntl, gc, io as _pyio, os
 from . import runtime
 from .fd import FD, patch
 from .io import EOF, LimitedReader, Reader, SyscallError, NewSyscallError, copy_buffer, counted
