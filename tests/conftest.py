@@ -1,5 +1,4 @@
 """Shared fixtures: `gorun` runs a gonb program once per netpoll backend (epoll, poll)."""
-import os
 import resource
 
 import pytest

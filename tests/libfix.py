@@ -1,6 +1,6 @@
 """Fixtures shared by the library tests: gonb.monkey patched for one test, a slow ThreadingHTTPServer, a
 real redis-server on a free port, and a throwaway self-signed certificate made by the openssl CLI."""
-import http.server, os, shutil, socket, subprocess, tempfile, threading, time
+import http.server, shutil, socket, subprocess, tempfile, threading, time
 
 import pytest
 from gonb import monkey

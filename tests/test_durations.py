@@ -2,7 +2,6 @@
 ValueError in gonb's words, +inf never, zero or less now, a huge value clamped, anything not a number a
 TypeError; and a refused argument registers, starts and allocates nothing."""
 import gc
-import math
 import tracemalloc
 
 import pytest

@@ -13,7 +13,6 @@ import random
 import socket
 import struct
 
-import pytest
 import gonb
 from gonb import net
 

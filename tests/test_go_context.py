@@ -12,7 +12,7 @@ import gonb
 from gonb import Chan, select, context
 from gonb.context import (Canceled, Context, DeadlineExceeded, background, todo, with_cancel, with_cancel_cause,
                           with_deadline, with_timeout, with_timeout_cause, with_value, without_cancel, cause,
-                          after_func, cancelCtx, timerCtx, afterFuncCtx, parentCancelCtx)
+                          after_func, cancelCtx, afterFuncCtx, parentCancelCtx)
 from gonb.sync import WaitGroup
 
 run = gonb.run

@@ -2,7 +2,7 @@
 release tag (never a branch such as master), and gives a line range. Without network this checks the form; the
 lines themselves are checked against Go's trees when GONB_GO_TREE names them (tools/golinks.py, e.g.
 GONB_GO_TREE=go1.23.5=/usr/share/go-1.23:go1.19.8=/usr/share/go-1.19)."""
-import importlib.util, json, os, re
+import importlib.util, json
 from pathlib import Path
 
 import pytest

@@ -1,6 +1,6 @@
 """Real libraries in goroutines against real local servers, under gonb.monkey.patch_all(): urllib and
 http.client against a slow ThreadingHTTPServer, requests, redis-py against redis-server, TLS clients."""
-import http.client, os, ssl, threading, time, urllib.request
+import http.client, ssl, threading, time, urllib.request
 
 import pytest
 import gonb
@@ -161,7 +161,6 @@ def test_tls_clients_overlap(gorun, cert):
 
 
 def test_https_urllib(gorun, patched, cert):
-    import http.server
     crt, key = cert
     srv = libfix.Server(("127.0.0.1", 0), libfix.SlowHandler)
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); sctx.load_cert_chain(crt, key)

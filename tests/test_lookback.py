@@ -6,7 +6,6 @@ inside a function, relative or absolute, and "gonb.x" strings. A module's chapte
 import ast, json, re
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE_END = (7, "07z")   # the last key a core chapter can have

@@ -1,5 +1,5 @@
 """gonb.monkey (chapter 14e): what each patch does in a goroutine, outside one, and on misuse."""
-import os, queue, select, socket, subprocess, sys, threading, time, warnings
+import os, queue, select, socket, subprocess, sys, threading, time
 
 import pytest
 import gonb
@@ -133,7 +133,7 @@ def test_event_semaphore_barrier_queue(gorun, patched):
     def main():
         watchdog(20, "sync")
         ev, sem, bar = threading.Event(), threading.BoundedSemaphore(2), threading.Barrier(3)
-        q, out = queue.Queue(), []
+        q = queue.Queue()
         inside, peak = [0], [0]
         def worker(i):
             with sem:

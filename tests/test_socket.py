@@ -1,5 +1,5 @@
 """gonb.socket (chapter 14c): the stdlib's socket API on the netpoller, on both poller backends."""
-import errno, os, socket as stdsocket, tempfile, threading, time
+import errno, os, socket as stdsocket, tempfile, threading
 
 import pytest
 import gonb

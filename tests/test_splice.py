@@ -1,7 +1,7 @@
 """Chapter 14a: io.copy between gonb conns goes through TCPConn.read_from: splice(2) through a pooled pipe,
 parked on both fds' pollDescs; sendfile(2) from a raw file; a user-space copy otherwise. Every test runs on
 both poller backends (the `gorun` fixture)."""
-import gc, io as pyio, json, os, shutil, socket, subprocess, sys, tempfile
+import gc, json, os, shutil, subprocess, sys, tempfile
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,6 @@ import pytest
 import gonb
 from goutil import no_idle_pipes, pair   # no_idle_pipes: an autouse fixture
 from gonb import io, net, packet, splice
-from gonb.io import EOF
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,5 @@
 """gonb.ssl (chapter 14d), without monkey-patching: handshakes, reads and writes park on want-read/write."""
-import ssl, threading, time
+import ssl, threading
 
 import pytest
 import gonb

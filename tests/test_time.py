@@ -151,7 +151,7 @@ def test_one_heap_for_sleep_deadlines_timers_tickers_and_contexts(gorun):
         ctx, cancel = context.with_timeout(context.background(), 3600)
         ln = net.listen("tcp", "127.0.0.1:0"); ln.set_deadline(gonb.now() + 3600)
         assert pp.ntimers == base + 2               # the context's and the deadline's; Go 1.23: not t's, tk's
-        sleeper = gonb.go(gonb.sleep, 3600); gonb.gosched()
+        gonb.go(gonb.sleep, 3600); gonb.gosched()
         assert pp.ntimers == base + 3
         gonb.go(gonb.select, t.C, tk.C); gonb.gosched()   # a goroutine waits on both channels
         assert pp.ntimers == base + 5               # now both are on P0's heap

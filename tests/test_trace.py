@@ -11,7 +11,7 @@ import time
 import pytest
 
 import gonb
-from gonb import net, trace
+from gonb import trace
 from gonb.runtime import sched
 
 from conftest import BACKENDS

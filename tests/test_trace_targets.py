@@ -2,7 +2,6 @@
 int is refused; the target is opened at start; every error names the file."""
 import io
 import json
-import os
 import pathlib
 import socket
 
