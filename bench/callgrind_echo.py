@@ -7,9 +7,13 @@ asyncio streams. The cost of a round trip is the difference between two runs, so
         .venv/bin/python bench/callgrind_echo.py gonb $n 2>&1 | grep Collected; done
     # (Collected(400) - Collected(100)) / (10 * 300) = user-space instructions per round trip
 
-Chapter 08 ("Where gonb's time goes") gives the figures.
+`--record DIR` runs that recipe for asyncio streams, gonb in pure Python and gonb compiled (under
+`PYTHONHASHSEED=0`), and writes DIR/latest.json with the counts and the command. Chapters 08 ("Where
+gonb's time goes") and 15 ("Measured") give the figures.
 """
 import sys
+
+from modes import COMPILED, PURE, child_env
 
 CONNS, SIZE = 10, 128
 
@@ -71,6 +75,45 @@ def asyncio_echo(n):
     asyncio.run(main())
 
 
+# (label, runtime, environment): the builds record() compares
+BUILDS = (("asyncio streams", "asyncio", {}), ("gonb, pure Python", "gonb", PURE), ("gonb, compiled", "gonb", COMPILED))
+SHORT, LONG = 100, 400   # round trips per connection in the two runs whose difference is measured
+
+
+def collected(kind, n, env):
+    "User-space instructions callgrind counts for one run of `kind` with `n` round trips per connection."
+    import re, subprocess, tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
+                              sys.executable, __file__, kind, str(n)],
+                             env=child_env(env, PYTHONHASHSEED="0"),
+                             capture_output=True, text=True, check=True).stderr
+    return int(re.search(r"Collected : (\d+)", out).group(1))
+
+
+def record(out_dir):
+    "Count every build in BUILDS, print instructions per round trip, and write out_dir/latest.json."
+    import json, platform, time
+    from pathlib import Path
+    runs = []
+    for label, kind, env in BUILDS:
+        short, long = collected(kind, SHORT, env), collected(kind, LONG, env)
+        per_rt = (long - short) / (CONNS * (LONG - SHORT))
+        runs.append(dict(build=label, env=env, collected={SHORT: short, LONG: long}, per_round_trip=per_rt))
+        print(f"{label:20} {per_rt / 1e3:7.1f}k instructions per round trip", flush=True)
+    base = runs[0]["per_round_trip"]
+    for r in runs: r["vs_asyncio_streams"] = r["per_round_trip"] / base
+    meta = dict(command="python bench/callgrind_echo.py --record " + str(out_dir), date=time.strftime("%Y-%m-%d"),
+                python=platform.python_version(), conns=CONNS, size=SIZE, round_trips=[SHORT, LONG])
+    try:
+        import Cython; meta["cython"] = Cython.__version__
+    except ImportError: pass
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "latest.json").write_text(json.dumps(dict(meta=meta, runs=runs), indent=1) + "\n")
+
+
 if __name__ == "__main__":
-    kind, n = sys.argv[1], int(sys.argv[2])
-    {"gonb": gonb_echo, "asyncio": asyncio_echo}[kind](n)
+    if sys.argv[1] == "--record": record(sys.argv[2])
+    else:
+        kind, n = sys.argv[1], int(sys.argv[2])
+        {"gonb": gonb_echo, "asyncio": asyncio_echo}[kind](n)

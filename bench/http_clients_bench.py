@@ -11,7 +11,7 @@ Printed and written as JSON: requests per second, latency p50/p99 (ms), peak RSS
   .venv/bin/python bench/http_clients_bench.py --clients 1000 --requests 5 --delay-ms 20 \
       --out bench/results/http_clients/results.json
 """
-import argparse, asyncio, json, os, resource, subprocess, sys, time
+import argparse, json, os, subprocess, sys, time
 
 SERVER = r'''
 import asyncio, sys

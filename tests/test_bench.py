@@ -9,13 +9,13 @@ import json, subprocess, sys
 
 
 KINDS = ["gonb-epoll", "asyncio-streams", "threads"]
-KEYS = ["echo c=1 128B", "echo c=3 128B", "echo c=3 4096B", "probe c=3", "hog", "idle n=40"]
+KEYS = ["echo c=1 128B", "echo c=3 128B", "echo c=3 4096B", "probe c=3", "inside c=3", "hog", "idle n=40"]
 
 
 def run_lab(out):
     "A tiny lab run into directory `out`; returns its latest.json."
     cmd = [sys.executable, "-m", "gonb.bench", "--only", ",".join(KINDS), "--client", "python",
-           "--conns", "1,3", "--sizes", "128,4096", "--scenarios", "echo,probe,hog,idle", "--repeat", "1",
+           "--conns", "1,3", "--sizes", "128,4096", "--scenarios", "echo,probe,inside,hog,idle", "--repeat", "1",
            "--seconds", "0.2", "--warmup", "0.05", "--idle", "40", "--no-plots", "--out", str(out)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -29,9 +29,11 @@ def check_shape(res):
     for k in ("command", "date", "nproc", "cpu_model", "client", "plan", "server_cpu", "client_cpu"):
         assert k in m, k
     assert m["client"] == "python" and m["plan"]["kinds"] == KINDS
-    keys = {r["key"] for r in res["runs"] if r["scenario"] != "probe" or r["key"] == "probe c=3"}
+    keys = {r["key"] for r in res["runs"]}
     assert set(KEYS) <= keys
-    assert len(res["runs"]) == len(KINDS) * 8   # 4 echo + 2 probe + hog + idle, once each
+    # 4 echo + 2 probe + hog + idle, once each; and gonb's 2 inside runs
+    assert len(res["runs"]) == len(KINDS) * 8 + 2
+    assert {r["kind"] for r in res["runs"] if r["scenario"] == "inside"} == {"gonb-epoll"}
     for r in res["runs"]:
         where = f"{r['kind']} {r['key']}"
         assert r["mismatches"] == 0, where
@@ -42,9 +44,10 @@ def check_shape(res):
         else:
             assert r["probe_rtt"]["n"] > 0 or r.get("starved"), where
     runs = {(r["kind"], r["key"]): r for r in res["runs"]}
-    # the gonb server reports its own view over the window (instrumented scenarios)
-    srv = runs["gonb-epoll", "probe c=3"]["server"]
+    # the gonb server reports its own view over the window in the inside scenario only: the probe measures it plain
+    srv = runs["gonb-epoll", "inside c=3"]["server"]
     assert 0 <= srv["busy"] <= 1 and srv["server_delay"]["n"] > 0 and srv["poll_to_run"]["n"] > 0
+    assert "server" not in runs["gonb-epoll", "probe c=3"] and "server" not in runs["gonb-epoll", "hog"]
     # a CPU hog: asyncio never answers, whatever the load
     assert runs["asyncio-streams", "hog"]["starved"]
     idle = runs["gonb-epoll", "idle n=40"]["idle"]

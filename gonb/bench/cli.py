@@ -19,7 +19,7 @@ def bench_args(argv):
                                 "uvloop, gevent, trio, threads and Go under one load generator.")
     p.add_argument("--quick", action="store_true", help="a short run (about 1-2 minutes)")
     p.add_argument("--only", help="comma-separated runtimes (default: all): " + ",".join(KINDS) + " ('gonb' = both gonb)")
-    p.add_argument("--scenarios", default="echo,probe,hog,idle", help="comma-separated: echo,probe,hog,idle")
+    p.add_argument("--scenarios", default="echo,probe,inside,hog,idle", help="comma-separated: echo,probe,inside,hog,idle")
     p.add_argument("--conns", help="connection counts, e.g. 1,10,100")
     p.add_argument("--sizes", help="message sizes in bytes, e.g. 128,4096")
     p.add_argument("--repeat", type=int, help="repetitions (the median is reported)")

@@ -102,25 +102,27 @@ PEERS = {"uvloop": "uvloop", "gevent": "gevent", "trio": "trio"}   # runtime -> 
 
 
 class Scenario:
-    "One measurement: `echo` (C flat out), `probe` (C−1 flat out + the probe), `hog`, `idle` (n idle + probe)."
+    """One measurement: `echo` (C flat out), `probe` (C−1 flat out + the probe), `hog`, `idle` (n idle + probe), and
+    `inside`: the probe's load again, with gonb's server recording its own wake-ups (gonb's runtimes only)."""
     def __init__(self, kind, conns=1, size=128, idle=0):
         self.kind, self.conns, self.size, self.idle = kind, conns, size, idle
 
     @property
     def key(self):
         if self.kind == "echo": return f"echo c={self.conns} {self.size}B"
-        if self.kind == "probe": return f"probe c={self.conns}"
+        if self.kind in ("probe", "inside"): return f"{self.kind} c={self.conns}"
         if self.kind == "idle": return f"idle n={self.idle}"
         return "hog"
 
     def __repr__(self): return f"<Scenario {self.key}>"
 
 
-def scenarios(kinds=("echo", "probe", "hog", "idle"), conns=(1, 10, 100), sizes=(128, 4096), idle=10_000):
+def scenarios(kinds=("echo", "probe", "inside", "hog", "idle"), conns=(1, 10, 100), sizes=(128, 4096), idle=10_000):
     "The scenario list, grouped by the server process they share (a hog or idle run gets a fresh server)."
     groups = {"shared": [], "hog": [], "idle": []}
     if "echo" in kinds: groups["shared"] += [Scenario("echo", c, s) for s in sizes for c in conns]
-    if "probe" in kinds: groups["shared"] += [Scenario("probe", c, 128) for c in conns]
+    for kind in ("probe", "inside"):
+        if kind in kinds: groups["shared"] += [Scenario(kind, c, 128) for c in conns]
     if "hog" in kinds: groups["hog"].append(Scenario("hog"))
     if "idle" in kinds: groups["idle"].append(Scenario("idle", idle=idle))
     return {k: v for k, v in groups.items() if v}
