@@ -17,6 +17,7 @@ import struct, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 from .. import runtime
 from ..runtime import nanotime, observer, _Grunnable, _Grunning
+from ..fd import patch
 
 __gonb_program__ = True   # programs written on gonb, not its runtime: sysmon may preempt them anywhere (chapter 03)
 
@@ -59,16 +60,6 @@ class Histogram:
             if seen >= need: return min(self.bucket_ns(b), self.max) if self.max else self.bucket_ns(b)
         return 0
 
-    def merge(self, other: "Histogram") -> "Histogram":
-        for b, n in other.buckets.items(): self.buckets[b] = self.buckets.get(b, 0) + n
-        self.count += other.count
-        self.max = max(self.max, other.max)
-        return self
-
-    def bucket_counts(self) -> dict[str, int]:
-        "The buckets as JSON keys and counts, in bucket order (what `from_buckets` reads back)."
-        return {str(b): n for b, n in sorted(self.buckets.items())}
-
     @classmethod
     def from_buckets(cls, counts: "dict | None", max: int = 0) -> "Histogram":
         "A Histogram back from `bucket_counts()` (None or {} gives an empty one); `max`, if known, else 0."
@@ -90,7 +81,23 @@ class Histogram:
             h.count += n
         return h
 
-    def to_dict(self) -> dict: return {"count": self.count, "max": self.max, "buckets": self.bucket_counts()}
+# %% ../../nbs/08a_servers.ipynb #5841444d
+@patch
+def merge(self: Histogram, other: "Histogram") -> "Histogram":
+    for b, n in other.buckets.items(): self.buckets[b] = self.buckets.get(b, 0) + n
+    self.count += other.count
+    self.max = max(self.max, other.max)
+    return self
+
+
+@patch
+def bucket_counts(self: Histogram) -> dict[str, int]:
+    "The buckets as JSON keys and counts, in bucket order (what `from_buckets` reads back)."
+    return {str(b): n for b, n in sorted(self.buckets.items())}
+
+
+@patch
+def to_dict(self: Histogram) -> dict: return {"count": self.count, "max": self.max, "buckets": self.bucket_counts()}
 
 # %% ../../nbs/08a_servers.ipynb #57f36015
 KINDS = ["gonb-epoll", "gonb-poll", "gonb-pure", "asyncio-streams", "asyncio-protocol", "uvloop", "gevent", "trio",
