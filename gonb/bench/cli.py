@@ -33,7 +33,7 @@ def bench_args(argv):
     p.add_argument("--profile", metavar="KIND", help="instead of the lab: profile KIND's server (cProfile) at C=100")
     return p.parse_args(argv)
 
-
+# %% ../../nbs/08e_cli.ipynb #b1590989
 def main(argv=None):
     "Entry point of `python -m gonb.bench` and `gonb-bench`."
     argv = sys.argv[1:] if argv is None else argv

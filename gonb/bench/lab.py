@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['Plan', 'runs', 'load_cmd', 'run_load', 'others_cpu', 'fmt_ms', 'describe', 'Progress', 'run_bench', 'go_version',
-           'versions', 'profile', 'run_proxy_lab', 'proxy_summary', 'proxy_table']
+           'versions', 'profile', 'proxy_summary', 'proxy_table', 'run_proxy_lab']
 
 # %% ../../nbs/08d_lab.ipynb #f1381b3d
 import json, os, resource, subprocess, sys, tempfile, time
@@ -42,7 +42,7 @@ def runs(kind, sc):
     "Whether the lab runs scenario `sc` on runtime `kind`: `inside` needs gonb's control connection."
     return sc.kind != "inside" or kind.startswith("gonb")
 
-
+# %% ../../nbs/08d_lab.ipynb #03c47f6f
 def load_cmd(sc, plan, srv, client, gobin):
     "The load generator's command line for scenario `sc` against `srv`."
     conns = {"echo": sc.conns, "probe": sc.conns - 1, "inside": sc.conns - 1}.get(sc.kind, 0)
@@ -56,7 +56,7 @@ def load_cmd(sc, plan, srv, client, gobin):
     if client == "go": return [str(Path(gobin) / "load_client")] + args
     return [sys.executable, "-m", "gonb.bench", "--load"] + args
 
-
+# %% ../../nbs/08d_lab.ipynb #92613f5a
 def run_load(sc, plan, srv, client, gobin, cpu):
     "Run the load generator once; its JSON dict (with `errors` saying what went wrong, if anything)."
     cmd = load_cmd(sc, plan, srv, client, gobin)
@@ -104,7 +104,7 @@ def describe(sc, r):
     extra += f"  load {r['rate']:,.0f} msg/s" if sc.kind in ("probe", "inside") and sc.conns > 1 else ""
     return f"probe p50 {fmt_ms(p.get('p50'))} p99 {fmt_ms(p.get('p99'))}{extra}  {cpu}"
 
-
+# %% ../../nbs/08d_lab.ipynb #19c7c7cf
 class Progress:
     "A plain-text progress bar: one line per step, on stderr."
     def __init__(self, total, out=sys.stderr): self.total, self.done, self.t0, self.out = total, 0, time.monotonic(), out
@@ -116,7 +116,7 @@ class Progress:
         print(f"[{bar}] {self.done:>3}/{self.total} {el:4.0f}s ~{el / frac * (1 - frac):4.0f}s left  "
               f"{label:<34} {text}", file=self.out, flush=True)
 
-
+# %% ../../nbs/08d_lab.ipynb #1727df09
 def run_bench(plan, progress=None, command=""):
     "Run the lab; returns the results dict (meta, runs, summary, targets)."
     t0 = time.monotonic()
@@ -200,43 +200,7 @@ def profile(kind="gonb-epoll", conns=100, size=128, seconds=3.0, top=25, out=Non
     st.sort_stats("tottime").print_stats(top)
     return r.get("rate"), st
 
-# %% ../../nbs/08d_lab.ipynb #px08c002
-def run_proxy_lab(kinds=None, conns=10, size=64 << 10, repeat=3, seconds=2.0, warmup=0.5, command="", out=sys.stderr):
-    "The proxy scenario: each proxy of `kinds` in front of Go's echo server under the Go load client."
-    t0 = time.monotonic()
-    gobin = go_build(quiet=False)
-    if gobin is None: raise RuntimeError("the proxy scenario needs go: its backend and its load client are Go's")
-    proxybin = go_proxy_build(gobin)
-    kinds = list(kinds or PROXY_KINDS)
-    skipped = {k: why for k in kinds if (why := available(k, gobin) or (None if k != "go" or proxybin else
-                                                                            "bench/go/proxy.go did not build"))}
-    kinds = [k for k in kinds if k not in skipped]
-    scpu, ccpu = cpus()
-    plan = Plan(kinds=kinds, scenarios=("proxy",), conns=(conns,), sizes=(size,), repeat=repeat, seconds=seconds,
-                warmup=warmup)
-    res = {"meta": dict(machine(), command=command, loadavg_start=os.getloadavg()[0], skipped=skipped,
-                        date=time.strftime("%Y-%m-%d %H:%M:%S %z"), proxy_cpu=scpu, client_cpu=ccpu,
-                        plan=plan.to_dict(), go=go_version(), versions=versions(kinds)), "runs": []}
-    sc = Scenario("echo", conns, size)
-    with Server("go", cpu=ccpu, gobin=gobin, bufsize=size) as backend:
-        for rep in range(repeat):
-            for kind in kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]:
-                with ProxyServer(kind, f"127.0.0.1:{backend.port}", scpu, proxybin) as px:
-                    r = run_load(sc, plan, px, "go", gobin, ccpu)
-                    if not px.alive(): r["errors"].append(f"the proxy died: {px.stderr()}")
-                mib = 2 * r.get("rate", 0) * size / 2**20   # MiB/s through the proxy, both ways
-                r.update(kind=kind, repeat=rep, conns=conns, size=size,
-                         proxy_ms_per_mib=1e3 * r["server_cpu"] / mib if mib and "server_cpu" in r else None)
-                res["runs"].append(r)
-                print(f"[{rep + 1}/{repeat}] {kind:16} {describe(sc, r)}", file=out, flush=True)
-    res["meta"]["elapsed_seconds"] = round(time.monotonic() - t0, 1)
-    res["meta"]["loadavg_end"] = os.getloadavg()[0]
-    oc = sorted(r["others_cpu"] for r in res["runs"] if "others_cpu" in r)
-    res["meta"]["others_cpu_median"] = oc[len(oc) // 2] if oc else None   # cores busy outside the lab
-    res["summary"] = proxy_summary(res["runs"], kinds)
-    return res
-
-
+# %% ../../nbs/08d_lab.ipynb #7ea3a7bb
 def proxy_summary(runs, kinds):
     "Per proxy: the median (and min, max) of each figure over the repeats that verified every echo."
     def med(xs): return sorted(xs)[len(xs) // 2]
@@ -274,3 +238,39 @@ def proxy_table(res):
                      f"{ratio:>11}{fmt_ms(f['p50']['median']):>10}{fmt_ms(f['p99']['median']):>10}"
                      f"{f['proxy_cpu']['median']:>10.2f}{cpu if cpu is None else round(cpu, 2):>12}")
     return "\n".join(lines)
+
+# %% ../../nbs/08d_lab.ipynb #px08c002
+def run_proxy_lab(kinds=None, conns=10, size=64 << 10, repeat=3, seconds=2.0, warmup=0.5, command="", out=sys.stderr):
+    "The proxy scenario: each proxy of `kinds` in front of Go's echo server under the Go load client."
+    t0 = time.monotonic()
+    gobin = go_build(quiet=False)
+    if gobin is None: raise RuntimeError("the proxy scenario needs go: its backend and its load client are Go's")
+    proxybin = go_proxy_build(gobin)
+    kinds = list(kinds or PROXY_KINDS)
+    skipped = {k: why for k in kinds if (why := available(k, gobin) or (None if k != "go" or proxybin else
+                                                                            "bench/go/proxy.go did not build"))}
+    kinds = [k for k in kinds if k not in skipped]
+    scpu, ccpu = cpus()
+    plan = Plan(kinds=kinds, scenarios=("proxy",), conns=(conns,), sizes=(size,), repeat=repeat, seconds=seconds,
+                warmup=warmup)
+    res = {"meta": dict(machine(), command=command, loadavg_start=os.getloadavg()[0], skipped=skipped,
+                        date=time.strftime("%Y-%m-%d %H:%M:%S %z"), proxy_cpu=scpu, client_cpu=ccpu,
+                        plan=plan.to_dict(), go=go_version(), versions=versions(kinds)), "runs": []}
+    sc = Scenario("echo", conns, size)
+    with Server("go", cpu=ccpu, gobin=gobin, bufsize=size) as backend:
+        for rep in range(repeat):
+            for kind in kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]:
+                with ProxyServer(kind, f"127.0.0.1:{backend.port}", scpu, proxybin) as px:
+                    r = run_load(sc, plan, px, "go", gobin, ccpu)
+                    if not px.alive(): r["errors"].append(f"the proxy died: {px.stderr()}")
+                mib = 2 * r.get("rate", 0) * size / 2**20   # MiB/s through the proxy, both ways
+                r.update(kind=kind, repeat=rep, conns=conns, size=size,
+                         proxy_ms_per_mib=1e3 * r["server_cpu"] / mib if mib and "server_cpu" in r else None)
+                res["runs"].append(r)
+                print(f"[{rep + 1}/{repeat}] {kind:16} {describe(sc, r)}", file=out, flush=True)
+    res["meta"]["elapsed_seconds"] = round(time.monotonic() - t0, 1)
+    res["meta"]["loadavg_end"] = os.getloadavg()[0]
+    oc = sorted(r["others_cpu"] for r in res["runs"] if "others_cpu" in r)
+    res["meta"]["others_cpu_median"] = oc[len(oc) // 2] if oc else None   # cores busy outside the lab
+    res["summary"] = proxy_summary(res["runs"], kinds)
+    return res

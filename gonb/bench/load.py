@@ -8,6 +8,7 @@ __all__ = ['Conn', 'Control', 'cpu_self', 'open_idle', 'LoadRun', 'py_load', 'lo
 # %% ../../nbs/08b_load.ipynb #906e27d8
 import argparse, json, os, resource, select, socket, struct, time
 from .servers import *
+from ..fd import patch
 
 # %% ../../nbs/08b_load.ipynb #1ca8a76e
 class Conn:
@@ -61,7 +62,7 @@ class Conn:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset: no TIME_WAIT
         self.sock.close()
 
-
+# %% ../../nbs/08b_load.ipynb #795c8de8
 class Control:
     "The client's end of gonb's control connection."
     def __init__(self, host, port): self.s = socket.create_connection((host, port), timeout=10); self.f = self.s.makefile("rb")
@@ -143,68 +144,78 @@ class LoadRun:
             return True
         return False
 
-    def tick_probe(self, now):
-        "Give the probe up after `giveup` without an echo (the server is starved), or send its next message."
-        pk = self.pk
-        if pk.busy and now - pk.t0 > self.giveup_ns:
-            self.starved, pk.lost, pk.busy = True, True, False
-            self.ep.unregister(pk.fd)
-        elif not pk.busy and not self.stopping and now >= self.probe_next:
-            pk.send()
-            self.probe_next = pk.t0 + 1_000_000                      # one ms after the last send
-            if self.ws and not self.we: self.probe_sent += 1
-
-    def poll_timeout(self, now):
-        "Seconds until the next thing the loop must do by the clock (at most 50 ms)."
-        wake = [self.t_open if not self.ws else self.ws + self.window_ns if not self.we
-                else self.we + self.giveup_ns + 10**9]
-        if self.probe and not self.pk.lost:
-            wake.append(self.pk.t0 + self.giveup_ns if self.pk.busy else self.probe_next)
-        return min(max(0, min(wake) - now) / 1e9, 0.05)
-
-    def on_readable(self, fd):
-        "Read a connection's echo; a whole one counts inside the window and a flat-out connection sends again."
-        c = self.byfd[fd]
-        try:
-            if not c.received(): return
-        except BlockingIOError: return
-        except (OSError, ValueError) as e:
-            self.errors.append(repr(e))
-            self.ep.unregister(fd)
-            c.busy = False
-            return
-        t1 = time.monotonic_ns()
-        if self.ws and t1 >= self.ws and (not self.we or t1 <= self.we): c.rtts.append(t1 - c.t0)
-        if c is not self.pk and not self.stopping: c.send()
-
-    def loop(self):
-        "Warm-up, window, drain: the clock's steps, then whatever epoll says is readable."
-        while True:
-            now = time.monotonic_ns()
-            if not self.ws and now >= self.t_open: now = self.open_window()
-            if self.ws and not self.we and (self.starved or now >= self.ws + self.window_ns): self.close_window(now)
-            if self.stopping and self.drained(now): break
-            if self.probe and not self.pk.lost: self.tick_probe(now)
-            for fd, _ in self.ep.poll(self.poll_timeout(now), 1024): self.on_readable(fd)
-
-    def result(self):
-        "The Go client's JSON fields, from the window; closes every connection."
-        out, win = self.out, (self.we - self.ws) / 1e9
-        rtts = [x for c in self.flat for x in c.rtts]
-        everyone = self.live + self.idles + ([self.pk] if self.pk is not None and not self.probe else [])
-        sent, verified, bad = (sum(getattr(c, a) for c in everyone) for a in ("sent", "verified", "bad"))
-        out.update(window=win, messages=len(rtts), rate=len(rtts) / win if win else 0.0, rtt=summarize(rtts),
-                   sent=sent, verified=verified, mismatches=bad, unanswered=sent - verified - bad,
-                   client_cpu=(self.cpu1 - self.cpu0) / win if win else 0.0)
-        if self.serverpid: out["server_cpu"] = (self.srv1 - self.srv0) / win if win else 0.0
-        if self.probe: out.update(probe_rtt=summarize(self.pk.rtts), probe_sent=self.probe_sent, starved=self.starved)
-        if self.out["idle_conns"] and self.serverpid: out["idle"]["rss_end"] = proc_rss(self.serverpid)
-        out["errors"] = self.errors[:5]
-        for c in everyone: c.close()
-        self.ep.close()
-        return out
+# %% ../../nbs/08b_load.ipynb #fc3e859c
+@patch
+def tick_probe(self: LoadRun, now):
+    "Give the probe up after `giveup` without an echo (the server is starved), or send its next message."
+    pk = self.pk
+    if pk.busy and now - pk.t0 > self.giveup_ns:
+        self.starved, pk.lost, pk.busy = True, True, False
+        self.ep.unregister(pk.fd)
+    elif not pk.busy and not self.stopping and now >= self.probe_next:
+        pk.send()
+        self.probe_next = pk.t0 + 1_000_000                      # one ms after the last send
+        if self.ws and not self.we: self.probe_sent += 1
 
 
+@patch
+def poll_timeout(self: LoadRun, now):
+    "Seconds until the next thing the loop must do by the clock (at most 50 ms)."
+    wake = [self.t_open if not self.ws else self.ws + self.window_ns if not self.we
+            else self.we + self.giveup_ns + 10**9]
+    if self.probe and not self.pk.lost:
+        wake.append(self.pk.t0 + self.giveup_ns if self.pk.busy else self.probe_next)
+    return min(max(0, min(wake) - now) / 1e9, 0.05)
+
+
+@patch
+def on_readable(self: LoadRun, fd):
+    "Read a connection's echo; a whole one counts inside the window and a flat-out connection sends again."
+    c = self.byfd[fd]
+    try:
+        if not c.received(): return
+    except BlockingIOError: return
+    except (OSError, ValueError) as e:
+        self.errors.append(repr(e))
+        self.ep.unregister(fd)
+        c.busy = False
+        return
+    t1 = time.monotonic_ns()
+    if self.ws and t1 >= self.ws and (not self.we or t1 <= self.we): c.rtts.append(t1 - c.t0)
+    if c is not self.pk and not self.stopping: c.send()
+
+# %% ../../nbs/08b_load.ipynb #f1e1be7a
+@patch
+def loop(self: LoadRun):
+    "Warm-up, window, drain: the clock's steps, then whatever epoll says is readable."
+    while True:
+        now = time.monotonic_ns()
+        if not self.ws and now >= self.t_open: now = self.open_window()
+        if self.ws and not self.we and (self.starved or now >= self.ws + self.window_ns): self.close_window(now)
+        if self.stopping and self.drained(now): break
+        if self.probe and not self.pk.lost: self.tick_probe(now)
+        for fd, _ in self.ep.poll(self.poll_timeout(now), 1024): self.on_readable(fd)
+
+
+@patch
+def result(self: LoadRun):
+    "The Go client's JSON fields, from the window; closes every connection."
+    out, win = self.out, (self.we - self.ws) / 1e9
+    rtts = [x for c in self.flat for x in c.rtts]
+    everyone = self.live + self.idles + ([self.pk] if self.pk is not None and not self.probe else [])
+    sent, verified, bad = (sum(getattr(c, a) for c in everyone) for a in ("sent", "verified", "bad"))
+    out.update(window=win, messages=len(rtts), rate=len(rtts) / win if win else 0.0, rtt=summarize(rtts),
+               sent=sent, verified=verified, mismatches=bad, unanswered=sent - verified - bad,
+               client_cpu=(self.cpu1 - self.cpu0) / win if win else 0.0)
+    if self.serverpid: out["server_cpu"] = (self.srv1 - self.srv0) / win if win else 0.0
+    if self.probe: out.update(probe_rtt=summarize(self.pk.rtts), probe_sent=self.probe_sent, starved=self.starved)
+    if self.out["idle_conns"] and self.serverpid: out["idle"]["rss_end"] = proc_rss(self.serverpid)
+    out["errors"] = self.errors[:5]
+    for c in everyone: c.close()
+    self.ep.close()
+    return out
+
+# %% ../../nbs/08b_load.ipynb #3d48e765
 def py_load(addr, conns=1, size=128, warmup=0.25, seconds=1.0, probe=False, giveup=1.0, idle=0,
             serverpid=0, ctl=0):
     "The Python load generator: the Go client's program, on one epoll loop. Returns its JSON dict."

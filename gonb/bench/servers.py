@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['HIST_SCHEME', 'KINDS', 'BASELINE', 'COOPERATIVE', 'BUFSIZE', 'PEERS', 'GO_SRC', 'PROXY_KINDS', 'PROXY_READ',
            'Histogram', 'Scenario', 'scenarios', 'stamp_message', 'record_stamps', 'summarize', 'hist_summary',
-           'proc_cpu', 'proc_rss', 'machine', 'gonb_build', 'WakeLatency', 'hog', 'gonb_echo', 'ahog', 'Instr',
-           'gonb_control', 'serve_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams',
-           'serve_asyncio_protocol', 'nodelay', 'serve_gevent', 'serve_trio', 'serve_threads', 'raise_nofile', 'serve',
-           'go_src', 'go_build', 'cpus', 'pinned', 'available', 'gonb_env', 'Server', 'echo_once', 'proxy_gonb',
-           'proxy_asyncio', 'proxy_gevent', 'serve_proxy', 'go_proxy_build', 'ProxyServer']
+           'proc_cpu', 'proc_rss', 'machine', 'gonb_build', 'WakeLatency', 'go_src', 'go_build', 'cpus', 'pinned',
+           'available', 'gonb_env', 'Server', 'echo_once', 'hog', 'ahog', 'gonb_echo', 'Instr', 'gonb_control',
+           'serve_control', 'serve_gonb', 'run_asyncio', 'serve_asyncio_streams', 'serve_asyncio_protocol', 'nodelay',
+           'serve_gevent', 'serve_trio', 'serve_threads', 'raise_nofile', 'serve', 'go_proxy_build', 'ProxyServer',
+           'proxy_gonb', 'proxy_asyncio', 'proxy_gevent', 'serve_proxy']
 
 # %% ../../nbs/08a_servers.ipynb #8cf912c4
 import functools, importlib.util, json, os, platform, resource, select, shutil, socket
@@ -17,6 +17,7 @@ import struct, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 from .. import runtime
 from ..runtime import nanotime, observer, _Grunnable, _Grunning
+from ..fd import patch
 
 __gonb_program__ = True   # programs written on gonb, not its runtime: sysmon may preempt them anywhere (chapter 03)
 
@@ -59,16 +60,6 @@ class Histogram:
             if seen >= need: return min(self.bucket_ns(b), self.max) if self.max else self.bucket_ns(b)
         return 0
 
-    def merge(self, other: "Histogram") -> "Histogram":
-        for b, n in other.buckets.items(): self.buckets[b] = self.buckets.get(b, 0) + n
-        self.count += other.count
-        self.max = max(self.max, other.max)
-        return self
-
-    def bucket_counts(self) -> dict[str, int]:
-        "The buckets as JSON keys and counts, in bucket order (what `from_buckets` reads back)."
-        return {str(b): n for b, n in sorted(self.buckets.items())}
-
     @classmethod
     def from_buckets(cls, counts: "dict | None", max: int = 0) -> "Histogram":
         "A Histogram back from `bucket_counts()` (None or {} gives an empty one); `max`, if known, else 0."
@@ -90,7 +81,23 @@ class Histogram:
             h.count += n
         return h
 
-    def to_dict(self) -> dict: return {"count": self.count, "max": self.max, "buckets": self.bucket_counts()}
+# %% ../../nbs/08a_servers.ipynb #5841444d
+@patch
+def merge(self: Histogram, other: "Histogram") -> "Histogram":
+    for b, n in other.buckets.items(): self.buckets[b] = self.buckets.get(b, 0) + n
+    self.count += other.count
+    self.max = max(self.max, other.max)
+    return self
+
+
+@patch
+def bucket_counts(self: Histogram) -> dict[str, int]:
+    "The buckets as JSON keys and counts, in bucket order (what `from_buckets` reads back)."
+    return {str(b): n for b, n in sorted(self.buckets.items())}
+
+
+@patch
+def to_dict(self: Histogram) -> dict: return {"count": self.count, "max": self.max, "buckets": self.bucket_counts()}
 
 # %% ../../nbs/08a_servers.ipynb #57f36015
 KINDS = ["gonb-epoll", "gonb-poll", "gonb-pure", "asyncio-streams", "asyncio-protocol", "uvloop", "gevent", "trio",
@@ -217,6 +224,116 @@ class WakeLatency(observer):
         total = nanotime() - self.start
         return 1 - self.idle_ns / total if total else 0.0
 
+# %% ../../nbs/08a_servers.ipynb #499f5bee
+GO_SRC = Path(__file__).resolve().parent.parent.parent / "bench" / "go" if "__file__" in globals() else None
+
+
+def go_src():
+    "Where the Go sources are: beside the gonb package in a checkout."
+    here = GO_SRC
+    if here is None:   # in the notebook: nbs/ is beside bench/
+        import gonb
+        here = Path(gonb.__file__).resolve().parent.parent / "bench" / "go"
+    return here if (here / "load_client.go").exists() else None
+
+
+def go_build(quiet=True):
+    "Build bench/go's server and client (cached); their directory, or None without `go` or sources."
+    go, src = shutil.which("go"), go_src()
+    if go is None or src is None: return None
+    import hashlib
+    h = hashlib.sha256()
+    for name in ("echo_server.go", "load_client.go"): h.update((src / name).read_bytes())
+    h.update(subprocess.run([go, "version"], capture_output=True, text=True).stdout.encode())
+    out = Path(tempfile.gettempdir()) / f"gonb-bench-go-{h.hexdigest()[:12]}"
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", CGO_ENABLED="0")
+    if "HOME" not in env: env["GOCACHE"] = str(Path(tempfile.gettempdir()) / "gonb-bench-gocache")
+    for name in ("echo_server", "load_client"):
+        if (out / name).exists(): continue
+        out.mkdir(exist_ok=True)
+        r = subprocess.run([go, "build", "-o", str(out / (name + ".tmp")), name + ".go"], cwd=src, env=env,
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            if not quiet: print(r.stderr, file=sys.stderr)
+            return None
+        os.replace(out / (name + ".tmp"), out / name)
+    return out
+
+# %% ../../nbs/08a_servers.ipynb #d8d57538
+def cpus():
+    "(server CPU, client CPU): the first two CPUs this process may run on (the same one if it has one)."
+    c = sorted(os.sched_getaffinity(0))
+    return c[0], c[1] if len(c) > 1 else c[0]
+
+
+def pinned(cpu):
+    "A preexec_fn that pins the child to `cpu` before it starts (so Go sees one CPU: GOMAXPROCS=1)."
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def available(kind, gobin=None):
+    "None if `kind` can run here, else why not."
+    if kind in PEERS and importlib.util.find_spec(PEERS[kind]) is None:
+        return f"{PEERS[kind]} is not installed (pip install -e .[bench])"
+    if kind == "go" and gobin is None: return "go is not installed (apt-get install golang-go)"
+    if kind not in KINDS: return f"unknown runtime {kind!r}"
+    return None
+
+
+def gonb_env(kind, env):
+    """Set up `env` for a gonb server of `kind`: gonb-epoll and gonb-poll pick the poller and run the
+    compiled build when there is one (chapter 15); gonb-pure is gonb-epoll forced to pure Python."""
+    if kind == "gonb-pure": env.update(GONB_NETPOLL="epoll", GONB_PURE_PYTHON="1")
+    elif kind.startswith("gonb-"): env["GONB_NETPOLL"] = kind[len("gonb-"):]
+    return env
+
+# %% ../../nbs/08a_servers.ipynb #a8414827
+class Server:
+    "One echo server process of `kind`, pinned to `cpu`."
+    def __init__(self, kind, with_hog=False, cpu=None, gobin=None, bufsize=BUFSIZE, timeout=30):
+        self.kind = kind
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        gonb_env(kind, env)
+        if kind == "go": cmd = [str(Path(gobin) / "echo_server"), "-bufsize", str(bufsize)]
+        else: cmd = [sys.executable, "-m", "gonb.bench", "--serve", kind, "--bufsize", str(bufsize)]
+        if with_hog: cmd.append("--hog" if kind != "go" else "-hog")
+        self.log = tempfile.TemporaryFile("w+")
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env,
+                                  preexec_fn=pinned(cpus()[0] if cpu is None else cpu))
+        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
+        words = self.p.stdout.readline().split() if ready else []
+        if not words:
+            self.stop()
+            raise RuntimeError(f"the {kind} server did not start: {self.stderr()}")
+        self.port, self.ctl = int(words[0]), int(words[1]) if len(words) > 1 else 0
+        self.pid = self.p.pid
+
+    def alive(self): return self.p.poll() is None
+
+    def stderr(self):
+        self.log.seek(0)
+        return self.log.read()[-1500:]
+
+    def stop(self):
+        if self.p.poll() is None: self.p.kill()
+        self.p.wait()
+        self.p.stdout.close()
+
+    def __enter__(self): return self
+    def __exit__(self, *exc):
+        self.stop()
+        self.log.close()
+
+
+def echo_once(port, size=128):
+    "One blocking round trip (a check that a server echoes)."
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        msg = os.urandom(size)
+        s.sendall(msg)
+        got = b""
+        while len(got) < size: got += s.recv(size - len(got))
+        return got == msg
+
 # %% ../../nbs/08a_servers.ipynb #62c1f017
 def hog():
     "The CPU hog: pure Python that never calls into its runtime."
@@ -225,6 +342,13 @@ def hog():
         x += 1
 
 
+async def ahog():
+    "The same hog as a coroutine: it never awaits."
+    x = 0
+    while True:
+        x += 1
+
+# %% ../../nbs/08a_servers.ipynb #45cd8bf9
 def gonb_echo(conn, bufsize=BUFSIZE):
     "The README's handler, plain (no stamps): the echo of the scripts beside the lab (bench/*.py)."
     import gonb
@@ -237,14 +361,7 @@ def gonb_echo(conn, bufsize=BUFSIZE):
             try: conn.write(view[:n])
             except OSError: return
 
-
-async def ahog():
-    "The same hog as a coroutine: it never awaits."
-    x = 0
-    while True:
-        x += 1
-
-
+# %% ../../nbs/08a_servers.ipynb #6c106558
 class Instr:
     "The gonb server's recording state, switched on and off over its control connection."
     stamps = None     # Histogram of per-message delays (client send stamp -> server read) while recording
@@ -284,7 +401,7 @@ def serve_control(conn, command=gonb_control):
                 line, pending = pending.split(b"\n", 1)
                 conn.write(json.dumps(command(line.decode())).encode() + b"\n")
 
-
+# %% ../../nbs/08a_servers.ipynb #3431c002
 def serve_gonb(with_hog=False, bufsize=BUFSIZE):
     "The gonb echo server (GONB_NETPOLL picks epoll or poll), with its control listener."
     import gonb
@@ -425,7 +542,7 @@ def serve_trio(with_hog=False, bufsize=BUFSIZE):
 
     trio.run(main)
 
-
+# %% ../../nbs/08a_servers.ipynb #b000eba5
 def serve_threads(with_hog=False, bufsize=BUFSIZE):
     "A blocking socket and an OS thread per connection."
     ls = socket.socket()
@@ -468,121 +585,40 @@ def serve(kind, with_hog=False, bufsize=BUFSIZE):
             "uvloop": functools.partial(serve_asyncio_protocol, loop="uvloop"),
             "gevent": serve_gevent, "trio": serve_trio, "threads": serve_threads}[kind](with_hog, bufsize)
 
-# %% ../../nbs/08a_servers.ipynb #499f5bee
-GO_SRC = Path(__file__).resolve().parent.parent.parent / "bench" / "go" if "__file__" in globals() else None
-
-
-def go_src():
-    "Where the Go sources are: beside the gonb package in a checkout."
-    here = GO_SRC
-    if here is None:   # in the notebook: nbs/ is beside bench/
-        import gonb
-        here = Path(gonb.__file__).resolve().parent.parent / "bench" / "go"
-    return here if (here / "load_client.go").exists() else None
-
-
-def go_build(quiet=True):
-    "Build bench/go's server and client (cached); their directory, or None without `go` or sources."
-    go, src = shutil.which("go"), go_src()
-    if go is None or src is None: return None
-    import hashlib
-    h = hashlib.sha256()
-    for name in ("echo_server.go", "load_client.go"): h.update((src / name).read_bytes())
-    h.update(subprocess.run([go, "version"], capture_output=True, text=True).stdout.encode())
-    out = Path(tempfile.gettempdir()) / f"gonb-bench-go-{h.hexdigest()[:12]}"
-    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", CGO_ENABLED="0")
-    if "HOME" not in env: env["GOCACHE"] = str(Path(tempfile.gettempdir()) / "gonb-bench-gocache")
-    for name in ("echo_server", "load_client"):
-        if (out / name).exists(): continue
-        out.mkdir(exist_ok=True)
-        r = subprocess.run([go, "build", "-o", str(out / (name + ".tmp")), name + ".go"], cwd=src, env=env,
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            if not quiet: print(r.stderr, file=sys.stderr)
-            return None
-        os.replace(out / (name + ".tmp"), out / name)
-    return out
-
-# %% ../../nbs/08a_servers.ipynb #d8d57538
-def cpus():
-    "(server CPU, client CPU): the first two CPUs this process may run on (the same one if it has one)."
-    c = sorted(os.sched_getaffinity(0))
-    return c[0], c[1] if len(c) > 1 else c[0]
-
-
-def pinned(cpu):
-    "A preexec_fn that pins the child to `cpu` before it starts (so Go sees one CPU: GOMAXPROCS=1)."
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-def available(kind, gobin=None):
-    "None if `kind` can run here, else why not."
-    if kind in PEERS and importlib.util.find_spec(PEERS[kind]) is None:
-        return f"{PEERS[kind]} is not installed (pip install -e .[bench])"
-    if kind == "go" and gobin is None: return "go is not installed (apt-get install golang-go)"
-    if kind not in KINDS: return f"unknown runtime {kind!r}"
-    return None
-
-
-def gonb_env(kind, env):
-    """Set up `env` for a gonb server of `kind`: gonb-epoll and gonb-poll pick the poller and run the
-    compiled build when there is one (chapter 15); gonb-pure is gonb-epoll forced to pure Python."""
-    if kind == "gonb-pure": env.update(GONB_NETPOLL="epoll", GONB_PURE_PYTHON="1")
-    elif kind.startswith("gonb-"): env["GONB_NETPOLL"] = kind[len("gonb-"):]
-    return env
-
-
-class Server:
-    "One echo server process of `kind`, pinned to `cpu`."
-    def __init__(self, kind, with_hog=False, cpu=None, gobin=None, bufsize=BUFSIZE, timeout=30):
-        self.kind = kind
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        gonb_env(kind, env)
-        if kind == "go": cmd = [str(Path(gobin) / "echo_server"), "-bufsize", str(bufsize)]
-        else: cmd = [sys.executable, "-m", "gonb.bench", "--serve", kind, "--bufsize", str(bufsize)]
-        if with_hog: cmd.append("--hog" if kind != "go" else "-hog")
-        self.log = tempfile.TemporaryFile("w+")
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env,
-                                  preexec_fn=pinned(cpus()[0] if cpu is None else cpu))
-        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
-        words = self.p.stdout.readline().split() if ready else []
-        if not words:
-            self.stop()
-            raise RuntimeError(f"the {kind} server did not start: {self.stderr()}")
-        self.port, self.ctl = int(words[0]), int(words[1]) if len(words) > 1 else 0
-        self.pid = self.p.pid
-
-    def alive(self): return self.p.poll() is None
-
-    def stderr(self):
-        self.log.seek(0)
-        return self.log.read()[-1500:]
-
-    def stop(self):
-        if self.p.poll() is None: self.p.kill()
-        self.p.wait()
-        self.p.stdout.close()
-
-    def __enter__(self): return self
-    def __exit__(self, *exc):
-        self.stop()
-        self.log.close()
-
-
-def echo_once(port, size=128):
-    "One blocking round trip (a check that a server echoes)."
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        msg = os.urandom(size)
-        s.sendall(msg)
-        got = b""
-        while len(got) < size: got += s.recv(size - len(got))
-        return got == msg
-
 # %% ../../nbs/08a_servers.ipynb #px08a002
 PROXY_KINDS = ["gonb-epoll", "gonb-pure", "go", "asyncio-streams", "gevent"]
 PROXY_READ = 32 * 1024   # bytes per read in the user-space proxies: Go's io.Copy buffer
 
 
+def go_proxy_build(gobin):
+    "bench/go/proxy.go built beside the lab's Go programs in `gobin` (cached by its source); its path, or None."
+    import hashlib
+    src = go_src() / "proxy.go"
+    exe = Path(gobin) / f"proxy-{hashlib.sha256(src.read_bytes()).hexdigest()[:12]}"
+    if not exe.exists():
+        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", CGO_ENABLED="0")
+        r = subprocess.run(["go", "build", "-o", str(exe), src.name], cwd=src.parent, env=env,
+                           capture_output=True, text=True)
+        if r.returncode != 0: return None
+    return exe
+
+
+class ProxyServer(Server):
+    "One proxy process of `kind` forwarding to the backend at `backend` (host:port), pinned to `cpu`."
+    def __init__(self, kind, backend, cpu, proxybin=None, timeout=30):
+        env = gonb_env(kind, dict(os.environ, PYTHONUNBUFFERED="1"))
+        if kind == "go": cmd = [str(proxybin), "-backend", backend]
+        else: cmd = [sys.executable, "-c", f"from gonb.bench.servers import serve_proxy; serve_proxy({kind!r}, {backend!r})"]
+        self.kind, self.log = kind, tempfile.TemporaryFile("w+")
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, preexec_fn=pinned(cpu))
+        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
+        words = self.p.stdout.readline().split() if ready else []
+        if not words:
+            self.stop()
+            raise RuntimeError(f"the {kind} proxy did not start: {self.stderr()}")
+        self.port, self.ctl, self.pid = int(words[0]), 0, self.p.pid
+
+# %% ../../nbs/08a_servers.ipynb #d3b2025b
 def proxy_gonb(backend):
     "gonb's proxy: per client, dial the backend, then io.copy both ways (spliced, chapter 14a)."
     import gonb
@@ -612,7 +648,7 @@ def proxy_gonb(backend):
 
     gonb.run(main)
 
-
+# %% ../../nbs/08a_servers.ipynb #e6cd1fcc
 def proxy_asyncio(backend):
     "asyncio streams: open_connection to the backend, then read/write/drain both ways."
     import asyncio
@@ -640,7 +676,7 @@ def proxy_asyncio(backend):
 
     run_asyncio(main)
 
-
+# %% ../../nbs/08a_servers.ipynb #2dd5f056
 def proxy_gevent(backend):
     "gevent: StreamServer, a connection to the backend, recv/sendall both ways."
     import gevent
@@ -676,32 +712,3 @@ def serve_proxy(kind, backend):
     raise_nofile()
     if kind.startswith("gonb"): return proxy_gonb(backend)
     return {"asyncio-streams": proxy_asyncio, "gevent": proxy_gevent}[kind](backend)
-
-# %% ../../nbs/08a_servers.ipynb #px08a003
-def go_proxy_build(gobin):
-    "bench/go/proxy.go built beside the lab's Go programs in `gobin` (cached by its source); its path, or None."
-    import hashlib
-    src = go_src() / "proxy.go"
-    exe = Path(gobin) / f"proxy-{hashlib.sha256(src.read_bytes()).hexdigest()[:12]}"
-    if not exe.exists():
-        env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=mod", CGO_ENABLED="0")
-        r = subprocess.run(["go", "build", "-o", str(exe), src.name], cwd=src.parent, env=env,
-                           capture_output=True, text=True)
-        if r.returncode != 0: return None
-    return exe
-
-
-class ProxyServer(Server):
-    "One proxy process of `kind` forwarding to the backend at `backend` (host:port), pinned to `cpu`."
-    def __init__(self, kind, backend, cpu, proxybin=None, timeout=30):
-        env = gonb_env(kind, dict(os.environ, PYTHONUNBUFFERED="1"))
-        if kind == "go": cmd = [str(proxybin), "-backend", backend]
-        else: cmd = [sys.executable, "-c", f"from gonb.bench.servers import serve_proxy; serve_proxy({kind!r}, {backend!r})"]
-        self.kind, self.log = kind, tempfile.TemporaryFile("w+")
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, preexec_fn=pinned(cpu))
-        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
-        words = self.p.stdout.readline().split() if ready else []
-        if not words:
-            self.stop()
-            raise RuntimeError(f"the {kind} proxy did not start: {self.stderr()}")
-        self.port, self.ctl, self.pid = int(words[0]), 0, self.p.pid

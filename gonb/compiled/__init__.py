@@ -138,7 +138,7 @@ DECLARATIONS = {
 C_SCALARS = {"bint": "cython.bint", "int": "cython.int", "long": "cython.long", "long long": "cython.longlong",
              "double": "cython.double"}   # the C types a declaration may name, and Cython's pure-mode spelling
 
-
+# %% ../../nbs/15_compiled.ipynb #8c3e0b1a
 class ConventionError(ValueError):
     "A compiled module's source, or its entry in DECLARATIONS, breaks the convention the build relies on."
 
@@ -171,7 +171,7 @@ def cfunctions(table):
     "The functions one module's table makes C functions (a sibling may cimport them)."
     return [name for name, decl in table.items() if isinstance(decl, tuple) and decl[0] != "def" and "." not in name]
 
-
+# %% ../../nbs/15_compiled.ipynb #c1017dcf
 def find(tree, name, where):
     "The node a table name stands for: a module-level name, or `Class.method`."
     cls, _, meth = name.rpartition(".")
@@ -196,7 +196,7 @@ def fields_of(cls, where):
         raise ConventionError(f"{where}, class {cls.name}: an extension type says `__slots__ = tuple(__annotations__)`")
     return fields, slots[0]
 
-
+# %% ../../nbs/15_compiled.ipynb #1d2b70c9
 def signature(fn, types, where):
     "A .pxd signature for `fn`: its parameters, with the table's C types, and defaults as `=*`."
     a = fn.args
@@ -214,7 +214,7 @@ def locals_decl(fn, types, params):
     ctype = lambda t: C_SCALARS.get(t, t)
     return ", ".join(f"{n}={ctype(t)}" for n, t in types.items() if n not in params)
 
-
+# %% ../../nbs/15_compiled.ipynb #d7e26db3
 def public_api():
     "The names `gonb/__init__.py` takes from each module: {module: names}. Those are the API a user calls."
     tree = ast.parse((PKG_DIR / "__init__.py").read_text())
@@ -227,7 +227,7 @@ def check_public(name, types, public, where):
     if name in public and scalars:
         raise ConventionError(f"{where}: {name} is public: its parameters stay Python objects ({', '.join(scalars)})")
 
-
+# %% ../../nbs/15_compiled.ipynb #119d0d4d
 def derive(source, table, tables, modname="<source>", public=()):
     """The `.pxd` of a module and its staged source, from the source and its DECLARATIONS `table`
     (`tables`: every module's, for cimports). Returns (pxd text, staged source); the staged source
@@ -320,7 +320,7 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         so = str(so_path(fullname, self.bid))
         return importlib.util.spec_from_file_location(fullname, so, loader=importlib.machinery.ExtensionFileLoader(fullname, so))
 
-
+# %% ../../nbs/15_compiled.ipynb #3998439a
 def flag(name):
     "An environment switch: set, and neither empty nor 0."
     return os.environ.get(name, "") not in ("", "0")
@@ -413,7 +413,7 @@ def toolchain_missing():
         if importlib.util.find_spec(need) is None: return f"no {need}"
     return None
 
-
+# %% ../../nbs/15_compiled.ipynb #9d0369a2
 def stage_sources(src, sources, tables=None):
     "Write `sources` ({module: text}) into package directory `src`, each staged with its derived `.pxd`."
     tables, public = DECLARATIONS if tables is None else tables, public_api()
@@ -424,7 +424,7 @@ def stage_sources(src, sources, tables=None):
         (src / f"{name}.py").write_text(staged)
         if pxd: (src / f"{name}.pxd").write_text(f"# derived by gonb.compiled from {name}.py: never edit, never commit\n{pxd}")
 
-
+# %% ../../nbs/15_compiled.ipynb #0624c6d9
 def compile_all(tmp, sources, jobs=2):
     "Translate and compile `sources` ({module: text}) as package gonb in directory `tmp`; {module: extension file}."
     from Cython.Build import cythonize           # lazily: importing gonb never loads the compiler
@@ -438,52 +438,6 @@ def compile_all(tmp, sources, jobs=2):
     cmd.build_lib, cmd.build_temp, cmd.parallel = str(tmp / "lib"), str(tmp / "obj"), jobs
     cmd.ensure_finalized(); cmd.run()
     return {m: Path(cmd.get_ext_fullpath(m)) for m in sources}
-
-
-class CannotBuild(Exception):
-    "The build cannot go where this gonb is: the message says what to do instead."
-
-
-def build(jobs=2):
-    "Build the compiled modules for the current source into this checkout, if needed and possible; the build directory, or None."
-    sources = read_sources()
-    bid = buildid(sources)
-    if complete(bid):
-        print(f"gonb.compiled: build {bid} is up to date"); return build_dir(bid)
-    if pip_dist():
-        raise CannotBuild(f"gonb in {PKG_DIR} is installed by pip, which would not uninstall a build made here; {advice()}")
-    missing = toolchain_missing()
-    if missing:
-        print(f"gonb.compiled: {missing}: gonb runs as pure Python"); return None
-    try:
-        BUILD_ROOT.mkdir(exist_ok=True)
-        lock = open(BUILD_ROOT / ".lock", "a")
-    except OSError as e:
-        raise CannotBuild(f"cannot write {BUILD_ROOT} ({e.strerror}): build in a copy you can write (clone it, then "
-                          f"`make compile`), or `pip install` it, which compiles it into the environment") from None
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)         # one builder at a time; released when the file closes
-        if complete(bid):
-            print(f"gonb.compiled: build {bid} is up to date (another builder made it)"); return build_dir(bid)
-        if build_dir(bid).exists(): discard(build_dir(bid))   # not whole (its manifest or a module gone): made again
-        make(bid, sources, BUILD_ROOT, jobs)
-        for left in [*BUILD_ROOT.glob(".staging-*"), *BUILD_ROOT.glob(".trash-*")]: shutil.rmtree(left, ignore_errors=True)
-        for old in BUILD_ROOT.iterdir():          # after the crashed builders' leftovers: a trash name is free
-            if old.name != bid and not old.name.startswith("."): discard(old)
-    print(f"gonb.compiled: built {bid} ({len(COMPILED_MODULES)} modules)")
-    return build_dir(bid)
-
-
-def main(argv=None):
-    "`python -m gonb.compiled build [--jobs N]` or `status`."
-    p = argparse.ArgumentParser(prog="python -m gonb.compiled", description="gonb's optional compiled build (chapter 15)")
-    p.add_argument("command", choices=["build", "status"])
-    p.add_argument("--jobs", type=int, default=2, help="modules translated and compiled at a time")
-    args = p.parse_args(argv)
-    if args.command == "status": print(describe()); return 0
-    try: build(args.jobs)
-    except CannotBuild as e: print(f"gonb.compiled: {e}"); return 1
-    return 0
 
 # %% ../../nbs/15_compiled.ipynb #7754811d
 def make(bid, sources, root, jobs=2):
@@ -517,7 +471,7 @@ def discard(old):
     shutil.rmtree(trash, ignore_errors=True)
     return True
 
-
+# %% ../../nbs/15_compiled.ipynb #594c5c5e
 def build_into(root, jobs=2):
     """pip's build (setup.py's build_ext): compile into `root`, the `__compiled__` of the package being built; the
     build directory. Without a toolchain, or when the build fails, record why in the manifest and return None."""
@@ -536,3 +490,49 @@ def build_into(root, jobs=2):
     (build_dir(bid, root) / MANIFEST).write_text(json.dumps({"id": bid, "failed": why}) + "\n")
     print(f"gonb.compiled: {why}: gonb installs as pure Python")
     return None
+
+# %% ../../nbs/15_compiled.ipynb #a8e7baaa
+class CannotBuild(Exception):
+    "The build cannot go where this gonb is: the message says what to do instead."
+
+
+def build(jobs=2):
+    "Build the compiled modules for the current source into this checkout, if needed and possible; the build directory, or None."
+    sources = read_sources()
+    bid = buildid(sources)
+    if complete(bid):
+        print(f"gonb.compiled: build {bid} is up to date"); return build_dir(bid)
+    if pip_dist():
+        raise CannotBuild(f"gonb in {PKG_DIR} is installed by pip, which would not uninstall a build made here; {advice()}")
+    missing = toolchain_missing()
+    if missing:
+        print(f"gonb.compiled: {missing}: gonb runs as pure Python"); return None
+    try:
+        BUILD_ROOT.mkdir(exist_ok=True)
+        lock = open(BUILD_ROOT / ".lock", "a")
+    except OSError as e:
+        raise CannotBuild(f"cannot write {BUILD_ROOT} ({e.strerror}): build in a copy you can write (clone it, then "
+                          f"`make compile`), or `pip install` it, which compiles it into the environment") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)         # one builder at a time; released when the file closes
+        if complete(bid):
+            print(f"gonb.compiled: build {bid} is up to date (another builder made it)"); return build_dir(bid)
+        if build_dir(bid).exists(): discard(build_dir(bid))   # not whole (its manifest or a module gone): made again
+        make(bid, sources, BUILD_ROOT, jobs)
+        for left in [*BUILD_ROOT.glob(".staging-*"), *BUILD_ROOT.glob(".trash-*")]: shutil.rmtree(left, ignore_errors=True)
+        for old in BUILD_ROOT.iterdir():          # after the crashed builders' leftovers: a trash name is free
+            if old.name != bid and not old.name.startswith("."): discard(old)
+    print(f"gonb.compiled: built {bid} ({len(COMPILED_MODULES)} modules)")
+    return build_dir(bid)
+
+# %% ../../nbs/15_compiled.ipynb #469632d1
+def main(argv=None):
+    "`python -m gonb.compiled build [--jobs N]` or `status`."
+    p = argparse.ArgumentParser(prog="python -m gonb.compiled", description="gonb's optional compiled build (chapter 15)")
+    p.add_argument("command", choices=["build", "status"])
+    p.add_argument("--jobs", type=int, default=2, help="modules translated and compiled at a time")
+    args = p.parse_args(argv)
+    if args.command == "status": print(describe()); return 0
+    try: build(args.jobs)
+    except CannotBuild as e: print(f"gonb.compiled: {e}"); return 1
+    return 0
