@@ -283,7 +283,9 @@ def available(kind, gobin=None):
 def gonb_env(kind, env):
     """Set up `env` for a gonb server of `kind`: gonb-epoll and gonb-poll pick the poller and run the
     compiled build when there is one (chapter 15); gonb-pure is gonb-epoll forced to pure Python."""
-    if kind == "gonb-pure": env.update(GONB_NETPOLL="epoll", GONB_PURE_PYTHON="1")
+    if kind == "gonb-pure":
+        env.pop("GONB_REQUIRE_COMPILED", None)   # the caller's demand for the build: not this server's
+        env.update(GONB_NETPOLL="epoll", GONB_PURE_PYTHON="1")
     elif kind.startswith("gonb-"): env["GONB_NETPOLL"] = kind[len("gonb-"):]
     return env
 
