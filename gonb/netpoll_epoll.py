@@ -65,7 +65,7 @@ def event_mode(readable, writable):
     "'r', 'w', 'rw' or '' for a pair of readiness bits."
     return ("r" if readable else "") + ("w" if writable else "")
 
-
+# %% ../nbs/05_netpoll_epoll.ipynb #adece59d
 class EpollPoller:
     "netpoll_epoll.go: edge-triggered epoll with an eventfd to break a blocked wait."
     levelTriggered = False
