@@ -115,6 +115,11 @@ class M:
         self.locks = 0
 
 
+# %% ../nbs/06_proc.ipynb #ce93086b
+def nanotime():
+    "Go's nanotime: CLOCK_MONOTONIC in nanoseconds."
+    return time.monotonic_ns()
+
 # %% ../nbs/06_proc.ipynb #85738707
 class schedt:
     "The scheduler's global state (runtime2.go `schedt`), reset by every `gonb.run`."
@@ -170,11 +175,6 @@ class schedt:
         self.m0 = self.p0 = self.main = self.panicked = self.poller = self.fatal = self.sysmon = None
         self.syscall = self.oldsigurg = self.oldswitch = None
         self.observers = ()
-
-
-def nanotime():
-    "Go's nanotime: CLOCK_MONOTONIC in nanoseconds."
-    return time.monotonic_ns()
 
 
 sched = schedt()
