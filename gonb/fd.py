@@ -148,13 +148,6 @@ class FD:
         self.file = io.FileIO(self.Sysfd, "r+", closefd=False)
         self.fdmu, self.csema, self.pd, self.gen, self.drained = fdMutex(), Sema(), None, None, False
 
-    def init(self):
-        "Register with the network poller (FD.Init → pollDesc.init)."
-        poll_runtime_pollServerInit()
-        pd, errno = poll_runtime_pollOpen(self.Sysfd)
-        if errno: raise OSError(errno, f"{_errno.errorcode.get(errno, errno)}")
-        self.pd, self.gen = pd, poll_runtime_runGeneration()
-
     def stale(self):
         "Registered by a gonb.run that has ended: its poller, and every waiter, are gone."
         return self.gen is not None and self.gen != poll_runtime_runGeneration()
@@ -170,8 +163,6 @@ class FD:
         if self.pd is None: raise OSError(_errno.EINVAL, "waiting for unsupported file type")
         res = poll_runtime_pollWait(self.pd, mode)
         if res != pollNoError: raise convertErr(res, self.isFile)
-
-    def waitWrite(self): self.wait("w")
 
     # References and locks around every call (fd_mutex.go): an error once the fd is closed, and
     # whoever drops the last reference of a closed fd destroys it.
@@ -205,6 +196,19 @@ def patch(f):
     f.__qualname__ = f"{cls.__name__}.{f.__name__}"
     setattr(cls, f.__name__, f)
     return f.__globals__.get(f.__name__)
+
+# %% ../nbs/04_read_write.ipynb #0121ba8a
+@patch
+def init(self: FD):
+    "Register with the network poller (FD.Init → pollDesc.init)."
+    poll_runtime_pollServerInit()
+    pd, errno = poll_runtime_pollOpen(self.Sysfd)
+    if errno: raise OSError(errno, f"{_errno.errorcode.get(errno, errno)}")
+    self.pd, self.gen = pd, poll_runtime_runGeneration()
+
+
+@patch
+def waitWrite(self: FD): self.wait("w")
 
 # %% ../nbs/04_read_write.ipynb #569f5afa
 @patch
