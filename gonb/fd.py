@@ -33,7 +33,7 @@ mutexWMask   = ((1 << 20) - 1) << 43
 
 overflowMsg = "too many concurrent operations on a single file or socket (max 1048575)"
 
-
+# %% ../nbs/04_read_write.ipynb #44facc4f
 class fdMutex:
     "internal/poll.fdMutex: reference count, read lock, write lock and closed bit in one word."
     state: int     # Go's uint64: the bits above; the highest used is 62
@@ -124,7 +124,7 @@ def errStaleRun():
     "gonb's error for a call on an fd registered by a gonb.run that has ended (`FD.stale`)."
     return RuntimeError("gonb: this connection belongs to a gonb.run that has ended; it can only be closed")
 
-
+# %% ../nbs/04_read_write.ipynb #6763e58a
 class FD:
     """internal/poll.FD: a socket with a runtime poll descriptor. Methods raise Go's errors
     (unwrapped: chapter 00 wraps them in net.OpError)."""
@@ -148,13 +148,6 @@ class FD:
         self.file = io.FileIO(self.Sysfd, "r+", closefd=False)
         self.fdmu, self.csema, self.pd, self.gen, self.drained = fdMutex(), Sema(), None, None, False
 
-    def init(self):
-        "Register with the network poller (FD.Init → pollDesc.init)."
-        poll_runtime_pollServerInit()
-        pd, errno = poll_runtime_pollOpen(self.Sysfd)
-        if errno: raise OSError(errno, f"{_errno.errorcode.get(errno, errno)}")
-        self.pd, self.gen = pd, poll_runtime_runGeneration()
-
     def stale(self):
         "Registered by a gonb.run that has ended: its poller, and every waiter, are gone."
         return self.gen is not None and self.gen != poll_runtime_runGeneration()
@@ -170,8 +163,6 @@ class FD:
         if self.pd is None: raise OSError(_errno.EINVAL, "waiting for unsupported file type")
         res = poll_runtime_pollWait(self.pd, mode)
         if res != pollNoError: raise convertErr(res, self.isFile)
-
-    def waitWrite(self): self.wait("w")
 
     # References and locks around every call (fd_mutex.go): an error once the fd is closed, and
     # whoever drops the last reference of a closed fd destroys it.
@@ -205,6 +196,53 @@ def patch(f):
     f.__qualname__ = f"{cls.__name__}.{f.__name__}"
     setattr(cls, f.__name__, f)
     return f.__globals__.get(f.__name__)
+
+# %% ../nbs/04_read_write.ipynb #0121ba8a
+@patch
+def init(self: FD):
+    "Register with the network poller (FD.Init → pollDesc.init)."
+    poll_runtime_pollServerInit()
+    pd, errno = poll_runtime_pollOpen(self.Sysfd)
+    if errno: raise OSError(errno, f"{_errno.errorcode.get(errno, errno)}")
+    self.pd, self.gen = pd, poll_runtime_runGeneration()
+
+
+@patch
+def waitWrite(self: FD): self.wait("w")
+
+# %% ../nbs/04_read_write.ipynb #569f5afa
+@patch
+def destroy(self: FD):
+    "Unregister and free the poll descriptor, then close the fd (FD.destroy)."
+    if self.pd is not None:
+        poll_runtime_pollClose(self.pd)
+        self.pd = None
+    try:
+        CloseFunc(self.sock)
+    finally:
+        self.Sysfd = -1
+        semrelease(self.csema)
+
+
+@patch
+def close(self: FD):
+    "Close the fd, waking every goroutine parked on it; waits until it is closed (FD.Close)."
+    if self.stale(): return self.close_stale()
+    runtime.apicall()
+    if not self.fdmu.increfAndClose(): raise errClosing(self.isFile)
+    if self.pd is not None: poll_runtime_pollUnblock(self.pd)   # pd.evict()
+    self.decref()
+    semacquire(self.csema)
+
+@patch
+def close_stale(self: FD):
+    """Close an fd whose gonb.run has ended (cleanup code after run returns): its poller is gone, so
+    the descriptor just closes; the pollDesc stays out of the cache, as it may still name a goroutine."""
+    if self.fdmu.state & mutexClosed: raise errClosing(self.isFile)
+    self.fdmu.state |= mutexClosed
+    self.pd = None
+    CloseFunc(self.sock)
+    self.Sysfd = -1
 
 # %% ../nbs/04_read_write.ipynb #bc040624
 @patch
@@ -312,40 +350,6 @@ def write(self: FD, p):
                 raise err
     finally:
         self.writeUnlock()
-
-# %% ../nbs/04_read_write.ipynb #569f5afa
-@patch
-def destroy(self: FD):
-    "Unregister and free the poll descriptor, then close the fd (FD.destroy)."
-    if self.pd is not None:
-        poll_runtime_pollClose(self.pd)
-        self.pd = None
-    try:
-        CloseFunc(self.sock)
-    finally:
-        self.Sysfd = -1
-        semrelease(self.csema)
-
-
-@patch
-def close(self: FD):
-    "Close the fd, waking every goroutine parked on it; waits until it is closed (FD.Close)."
-    if self.stale(): return self.close_stale()
-    runtime.apicall()
-    if not self.fdmu.increfAndClose(): raise errClosing(self.isFile)
-    if self.pd is not None: poll_runtime_pollUnblock(self.pd)   # pd.evict()
-    self.decref()
-    semacquire(self.csema)
-
-@patch
-def close_stale(self: FD):
-    """Close an fd whose gonb.run has ended (cleanup code after run returns): its poller is gone, so
-    the descriptor just closes; the pollDesc stays out of the cache, as it may still name a goroutine."""
-    if self.fdmu.state & mutexClosed: raise errClosing(self.isFile)
-    self.fdmu.state |= mutexClosed
-    self.pd = None
-    CloseFunc(self.sock)
-    self.Sysfd = -1
 
 # %% ../nbs/04_read_write.ipynb #2b9ddcca
 @patch

@@ -11,6 +11,7 @@ from typing import Protocol
 from .runtime import throw
 from .netpoll import netpollready
 from .pollcache import pollDesc
+from .fd import patch   # chapter 04: a method defined after its class
 
 # %% ../nbs/05_netpoll_epoll.ipynb #6ba7dfea
 def netpoll_waitms(delay):
@@ -65,7 +66,7 @@ def event_mode(readable, writable):
     "'r', 'w', 'rw' or '' for a pair of readiness bits."
     return ("r" if readable else "") + ("w" if writable else "")
 
-
+# %% ../nbs/05_netpoll_epoll.ipynb #adece59d
 class EpollPoller:
     "netpoll_epoll.go: edge-triggered epoll with an eventfd to break a blocked wait."
     levelTriggered = False
@@ -82,41 +83,6 @@ class EpollPoller:
         self.tags = {}                                     # fd -> (pd, pd.fdseq at netpollopen)
         self.peek = select.poll()                          # sysmon's own view of the epoll fd
         self.peek.register(self.epfd.fileno(), select.POLLIN)
-
-    def netpollopen(self, fd, pd):
-        "Register `fd` once, edge-triggered for both directions; return an errno (0 on success)."
-        self.tags[fd] = (pd, pd.fdseq)
-        try:
-            self.epfd.register(fd, select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET)
-        except OSError as e:
-            del self.tags[fd]
-            return e.errno
-        return 0
-
-    def netpollclose(self, fd):
-        "EPOLL_CTL_DEL; returns an errno."
-        self.tags.pop(fd, None)
-        try: self.epfd.unregister(fd)
-        except OSError as e: return e.errno
-        return 0
-
-    def netpollarm(self, pd, mode):
-        "Never called: interest is armed once, by netpollopen (Go's epoll netpollarm throws the same)."
-        throw("runtime: unused")
-
-    def netpollPending(self):
-        """Has the kernel readiness that no poll has taken? A hint for sysmon's latency-aware mode
-        (chapter 03; not in Go's contract): the epoll fd is readable while its ready list is not empty.
-        It changes nothing. A break in flight also makes it readable, and only a blocking poll takes
-        it, so the answer is then yes: at worst a spurious preemption, never a missed reader."""
-        return bool(self.peek.poll(0))
-
-    def netpollBreak(self):
-        "Wake a blocked netpoll; concurrent calls coalesce into one eventfd write."
-        if self.wakeSig: return          # a wake-up is already on its way
-        self.wakeSig = True
-        try: os.eventfd_write(self.wakefd, 1)
-        except BlockingIOError: pass     # the counter is full: the poller is certainly going to wake
 
     def netpoll(self, delay):
         "Poll for ready fds; returns (goroutines to run, waiter delta) (netpoll_epoll.go netpoll)."
@@ -147,11 +113,58 @@ class EpollPoller:
             delta += netpollready(toRun, pd, mode)
         return toRun, delta
 
-    def close(self):
-        "Release the epoll fd and the eventfd (gonb.run does this when the program ends)."
-        self.epfd.close()
-        os.close(self.wakefd)
-        self.tags.clear()
+# %% ../nbs/05_netpoll_epoll.ipynb #cae7c09d
+@patch
+def netpollopen(self: EpollPoller, fd, pd):
+    "Register `fd` once, edge-triggered for both directions; return an errno (0 on success)."
+    self.tags[fd] = (pd, pd.fdseq)
+    try:
+        self.epfd.register(fd, select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET)
+    except OSError as e:
+        del self.tags[fd]
+        return e.errno
+    return 0
+
+
+@patch
+def netpollclose(self: EpollPoller, fd):
+    "EPOLL_CTL_DEL; returns an errno."
+    self.tags.pop(fd, None)
+    try: self.epfd.unregister(fd)
+    except OSError as e: return e.errno
+    return 0
+
+
+@patch
+def netpollarm(self: EpollPoller, pd, mode):
+    "Never called: interest is armed once, by netpollopen (Go's epoll netpollarm throws the same)."
+    throw("runtime: unused")
+
+
+@patch
+def close(self: EpollPoller):
+    "Release the epoll fd and the eventfd (gonb.run does this when the program ends)."
+    self.epfd.close()
+    os.close(self.wakefd)
+    self.tags.clear()
+
+# %% ../nbs/05_netpoll_epoll.ipynb #108093c6
+@patch
+def netpollBreak(self: EpollPoller):
+    "Wake a blocked netpoll; concurrent calls coalesce into one eventfd write."
+    if self.wakeSig: return          # a wake-up is already on its way
+    self.wakeSig = True
+    try: os.eventfd_write(self.wakefd, 1)
+    except BlockingIOError: pass     # the counter is full: the poller is certainly going to wake
+
+
+@patch
+def netpollPending(self: EpollPoller):
+    """Has the kernel readiness that no poll has taken? A hint for sysmon's latency-aware mode
+    (chapter 03; not in Go's contract): the epoll fd is readable while its ready list is not empty.
+    It changes nothing. A break in flight also makes it readable, and only a blocking poll takes
+    it, so the answer is then yes: at worst a spurious preemption, never a missed reader."""
+    return bool(self.peek.poll(0))
 
 # %% ../nbs/05_netpoll_epoll.ipynb #e4787f94
 _POLL_R = select.POLLIN | select.POLLHUP | select.POLLERR
@@ -170,43 +183,12 @@ class PollPoller:
         self.tags = {}     # fd -> (pd, pd.fdseq at netpollopen); the M alone writes both tables
         self.armed = {}    # fd -> poll event mask currently registered (0: not registered)
 
-    def netpollopen(self, fd, pd):
-        self.tags[fd] = (pd, pd.fdseq)
-        self.armed[fd] = 0
-        return 0
-
-    def netpollclose(self, fd):
-        self.tags.pop(fd, None)
-        if self.armed.pop(fd, 0): self.p.unregister(fd)
-        return 0
-
-    def netpollarm(self, pd, mode):
-        "Ask for one notification in `mode` for pd's fd."
-        mask = self.armed[pd.fd] | (select.POLLIN if mode == "r" else select.POLLOUT)
-        self.p.register(pd.fd, mask)   # register on a registered fd modifies it
-        self.armed[pd.fd] = mask
-
     def disarm(self, fd, mode):
         "Forget the interest `netpoll` just reported, so a level stays reported once."
         mask = self.armed[fd] & ~((select.POLLIN if "r" in mode else 0) | (select.POLLOUT if "w" in mode else 0))
         if mask: self.p.register(fd, mask)
         else: self.p.unregister(fd)
         self.armed[fd] = mask
-
-    def netpollPending(self):
-        """sysmon's hint (see EpollPoller): a poll of its own over a copy of the armed set, since two
-        threads may not share one poll object. A stale copy only makes a wrong hint (POLLNVAL ignored)."""
-        peek = select.poll()
-        for fd, mask in list(self.armed.items()):   # one C call: no Python runs while it copies
-            if mask: peek.register(fd, mask)
-        peek.register(self.wakeR, select.POLLIN)   # a break in flight: yes, as EpollPoller says
-        return any(ev & ~select.POLLNVAL for _, ev in peek.poll(0))
-
-    def netpollBreak(self):
-        if self.wakeSig: return
-        self.wakeSig = True
-        try: os.write(self.wakeW, b"\0")
-        except BlockingIOError: pass
 
     def netpoll(self, delay):
         waitms = netpoll_waitms(delay)
@@ -234,6 +216,49 @@ class PollPoller:
             delta += netpollready(toRun, pd, mode)
         return toRun, delta
 
-    def close(self):
-        os.close(self.wakeR); os.close(self.wakeW)
-        self.tags.clear(); self.armed.clear()
+# %% ../nbs/05_netpoll_epoll.ipynb #ad99a5c6
+@patch
+def netpollopen(self: PollPoller, fd, pd):
+    self.tags[fd] = (pd, pd.fdseq)
+    self.armed[fd] = 0
+    return 0
+
+
+@patch
+def netpollclose(self: PollPoller, fd):
+    self.tags.pop(fd, None)
+    if self.armed.pop(fd, 0): self.p.unregister(fd)
+    return 0
+
+
+@patch
+def netpollarm(self: PollPoller, pd, mode):
+    "Ask for one notification in `mode` for pd's fd."
+    mask = self.armed[pd.fd] | (select.POLLIN if mode == "r" else select.POLLOUT)
+    self.p.register(pd.fd, mask)   # register on a registered fd modifies it
+    self.armed[pd.fd] = mask
+
+
+@patch
+def close(self: PollPoller):
+    os.close(self.wakeR); os.close(self.wakeW)
+    self.tags.clear(); self.armed.clear()
+
+# %% ../nbs/05_netpoll_epoll.ipynb #08216c34
+@patch
+def netpollBreak(self: PollPoller):
+    if self.wakeSig: return
+    self.wakeSig = True
+    try: os.write(self.wakeW, b"\0")
+    except BlockingIOError: pass
+
+
+@patch
+def netpollPending(self: PollPoller):
+    """sysmon's hint (see EpollPoller): a poll of its own over a copy of the armed set, since two
+    threads may not share one poll object. A stale copy only makes a wrong hint (POLLNVAL ignored)."""
+    peek = select.poll()
+    for fd, mask in list(self.armed.items()):   # one C call: no Python runs while it copies
+        if mask: peek.register(fd, mask)
+    peek.register(self.wakeR, select.POLLIN)   # a break in flight: yes, as EpollPoller says
+    return any(ev & ~select.POLLNVAL for _, ev in peek.poll(0))
