@@ -153,9 +153,9 @@ def targets_text(res):
     return "\n".join(out)
 
 # %% ../../nbs/08c_report.ipynb #30f59bc8
-def headline_table(res, key_c=None):
+def headline_table(res):
     "One markdown row per runtime: echo rate and its ratio, CPU per message, the probe's p99 under load and with a hog, idle memory."
-    c = key_c or max(res["meta"]["plan"]["conns"])
+    c = max(res["meta"]["plan"]["conns"])
     echo, probe, idle = f"echo c={c} 128B", f"probe c={c}", f"idle n={res['meta']['plan']['idle']}"
     rows = [f"| runtime | echo C={c}, 128 B: msg/s | vs asyncio streams | server CPU per msg | probe p99, C={c} "
             f"| probe p99 beside a CPU hog | server RSS per idle conn |", "|---|---|---|---|---|---|---|"]
