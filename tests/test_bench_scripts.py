@@ -1,6 +1,6 @@
 """The measuring scripts under bench/ whose results files the chapters read: each runs small here and writes a
 results file with its command and figures that can be wrong (the benchmark-sized runs are in bench/results/)."""
-import json, os, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +31,13 @@ def test_timers_bench_records_both_runs(tmp_path):
     assert f["with_timers"]["live"] >= 300 and f["no_timers"]["rate"] > 0 and f["with_timers"]["rate"] > 0
     assert f["rate_ratio"] == pytest.approx(f["with_timers"]["rate"] / f["no_timers"]["rate"])
     assert "/" not in res["meta"]["gonb"].replace("gonb: ", "")   # the build's kind, no machine path
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="Go is not installed (.ci/run installs golang-go)")
+def test_go_inlining_records_verdicts_without_go_source(tmp_path):
+    run_script("go_inlining.py", "--record", str(tmp_path))
+    res = json.loads((tmp_path / "latest.json").read_text())
+    v = res["verdicts"]
+    assert "cannot inline casgstatus" in v["runtime"]["casgstatus"] and "cost" in v["runtime"]["casgstatus"]
+    assert v["internal/poll"]["(*FD).readLock"].startswith("internal/poll/fd_mutex.go:")
+    assert " as: " not in json.dumps(v)    # Go's inlined bodies (its source) are left out
