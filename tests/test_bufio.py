@@ -733,16 +733,19 @@ def test_scanner_over_conn_long_lines(gorun):
     def main():
         ln = net.listen("tcp", "127.0.0.1:0")
         c, peer = pair(ln)
+        sent = gonb.Chan()
         def send():
-            for part in (b"one\ntw", b"o\n", b"x" * 300 + b"\n", b"never\n"):
-                peer.write(part)
-                gonb.sleep(0.002)
-            peer.close()
+            try:
+                for part in (b"one\ntw", b"o\n", b"x" * 300 + b"\n", b"never\n"):
+                    peer.write(part)
+                    gonb.sleep(0.002)
+            finally: peer.close(); sent.close()
         gonb.go(send)
         s = Scanner(c)
         s.buffer(bytearray(16), 256)
         got = [s.text() for _ in iter(s.scan, False)]
         assert got == ["one", "two"] and isinstance(s.err(), ErrTooLong)
+        sent.recv()          # the sender closes its end before the run ends: no goroutine left holding an fd
         c.close(); ln.close()
     gorun(main)
 

@@ -116,12 +116,14 @@ def test_redis_pipelines_and_pubsub(gorun, patched, redis_server):
     assert res[:2] == [True, b"v"] and got == [b"hello"]
 
 
-def tls_server(cert, stop):
-    "A TLS echo server in a plain thread (stdlib sockets made before patching): upper-cases one message."
+def tls_server(cert):
+    """A TLS echo server in a plain thread (stdlib sockets made before patching): upper-cases one message.
+    Returns its port and `shutdown`, which stops it and waits until every socket it opened is closed."""
     import socket as stdsock
     crt, key = cert
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(crt, key)
     ls = stdsock.create_server(("127.0.0.1", 0))
+    stop, threads = threading.Event(), []
     def serve_one(raw):
         try:
             with ctx.wrap_socket(raw, server_side=True) as c:
@@ -133,15 +135,17 @@ def tls_server(cert, stop):
         while not stop.is_set():
             try: raw, _ = ls.accept()
             except OSError: continue
-            threading.Thread(target=serve_one, args=(raw,), daemon=True).start()
+            threads.append(threading.Thread(target=serve_one, args=(raw,), daemon=True)); threads[-1].start()
         ls.close()
-    threading.Thread(target=loop, daemon=True).start()
-    return ls.getsockname()[1]
+    threads.append(threading.Thread(target=loop, daemon=True)); threads[0].start()
+    def shutdown():
+        stop.set()
+        for t in list(threads): t.join(10)   # the loop first: no thread starts after it ends
+    return ls.getsockname()[1], shutdown
 
 
 def test_tls_clients_overlap(gorun, cert):
-    stop = threading.Event()
-    port = tls_server(cert, stop)
+    port, shutdown = tls_server(cert)
     import gonb.monkey as monkey
     with pytest.warns(monkey.MonkeyPatchWarning, match="already"):   # the server's socket and thread exist
         monkey.patch_all()
@@ -155,7 +159,7 @@ def test_tls_clients_overlap(gorun, cert):
                     return c.recv(100), c.version() is not None
         out, took = gorun(overlapped(one, 20))
     finally:
-        monkey.unpatch_all(); stop.set()
+        monkey.unpatch_all(); shutdown()
     assert out == [(b"HI %d" % i, True) for i in range(20)]
     assert took < 20 * 0.05 * 0.8                       # one after the other: 1 s and 20 handshakes
 

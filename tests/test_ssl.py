@@ -125,8 +125,13 @@ def test_read_write_after_close_is_the_stdlibs_valueerror(gorun, cert):
     sctx, cctx = contexts(cert)
     def main():
         ln = gsocket.create_server(("127.0.0.1", 0))
-        gonb.go(lambda: sctx.wrap_socket(ln.accept()[0], server_side=True).close())
+        served = gonb.Chan()
+        def serve():
+            try: sctx.wrap_socket(ln.accept()[0], server_side=True).close()
+            finally: served.close()
+        gonb.go(serve)
         c = cctx.wrap_socket(gsocket.create_connection(ln.getsockname()), server_hostname="localhost")
+        served.recv()        # the server's end is closed before the run ends: no goroutine left holding an fd
         c.close(); ln.close()
         with pytest.raises(ValueError, match="closed or unwrapped"):
             c.read(1)
